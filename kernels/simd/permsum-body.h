@@ -1,0 +1,251 @@
+/* kernels/simd/permsum-body.h — the permsum family written once over the
+ * 16-float vector v16, included by permsum-avx2.c, permsum-avx512.c and
+ * permsum-neon.c after their vec16-<isa>.h. Its scalar twin, and the
+ * definition of every result bit, is kernels/permsum/permsum-scalar.c.
+ *
+ * The includer defines WSK_BODY_ISA (the suffix, e.g. avx2) and
+ * WSK_BODY_ISA_ENUM (e.g. WSK_ISA_AVX2).
+ *
+ * Layout: plans of kernels/ukernels.h, channels-last. Vectorization:
+ *  - last axis kept: the outputs of a run are contiguous; each is a
+ *    sequential sum, vectorized across outputs, accumulated in registers for
+ *    runs of at most 64 floats and in an L1-sized block of y otherwise;
+ *  - last axis reduced, C divides 64: the 64-lane virtual vector is four
+ *    v16 laid along the contiguous run (partial t mod P of channel c is lane
+ *    (t mod P) * C + c), folded by the halving tree at the end;
+ *  - last axis reduced, otherwise: sequential sums vectorized across channels.
+ * Tails: a partial v16 is loaded with -0.0f in its unused lanes, which adds
+ * nothing (x + -0.0f == x for every x), and stored with a lane mask.
+ */
+#include <string.h>
+
+#include "kernels/ukernels.h"
+
+#ifndef WSK_BODY_ISA
+#error "define WSK_BODY_ISA before including permsum-body.h"
+#endif
+
+#define PS_CAT2(a, b) a##__##b
+#define PS_CAT(a, b) PS_CAT2(a, b)
+#define PS_FN(name) PS_CAT(name, WSK_BODY_ISA)
+#define PS_TABLE PS_CAT(wsk_permsum_ukernels, WSK_BODY_ISA)
+
+enum { PS_BLOCK = 2048 }; /* floats of y accumulated per pass (8 KiB, in L1) */
+
+/* acc[0..3] += the n <= 64 floats at x, lanes past n untouched */
+static inline void PS_FN(acc64)(v16 *acc, const float *x, size_t n) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) acc[i / 16] = v16_add(acc[i / 16], v16_loadu(x + i));
+  if (i < n) acc[i / 16] = v16_add(acc[i / 16], v16_load_part(x + i, n - i, -0.0f));
+}
+
+/* stores the n <= 64 floats of acc (divided by div when div != 0) */
+static inline void PS_FN(store64)(float *y, v16 *acc, size_t n, float div) {
+  const v16 d = v16_set1(div);
+  size_t i = 0;
+  for (; i < n; i += 16) {
+    v16 v = acc[i / 16];
+    if (div != 0.0f) v = v16_div(v, d);
+    if (i + 16 <= n)
+      v16_storeu(y + i, v);
+    else
+      v16_store_part(y + i, v, n - i);
+  }
+}
+
+/* y[0..n) op= x[0..n): add or (init) -0.0f + x */
+static inline void PS_FN(add_run)(float *y, const float *x, size_t n, int init) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const v16 acc = init ? v16_set1(-0.0f) : v16_loadu(y + i);
+    v16_storeu(y + i, v16_add(acc, v16_loadu(x + i)));
+  }
+  if (i < n) {
+    const size_t m = n - i;
+    const v16 acc = init ? v16_set1(-0.0f) : v16_load_part(y + i, m, -0.0f);
+    v16_store_part(y + i, v16_add(acc, v16_load_part(x + i, m, -0.0f)), m);
+  }
+}
+
+static inline void PS_FN(div_run)(float *y, size_t n, float div) {
+  const v16 d = v16_set1(div);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) v16_storeu(y + i, v16_div(v16_loadu(y + i), d));
+  if (i < n) v16_store_part(y + i, v16_div(v16_load_part(y + i, n - i, 1.0f), d), n - i);
+}
+
+/* Last axis kept: y[a][b][run] = sum over (r, s) of x[a][r][b][s][run]. */
+static void PS_FN(reduce_kept)(const wsk_ps_plan *p, const float *x, float *y) {
+  const size_t run = p->k2 * p->c;
+  const size_t sr = p->k1 * p->r1 * run, ss = run; /* strides of r and s in x */
+  const float div = p->mean ? (float)p->count : 0.0f;
+  for (size_t a = 0; a < p->k0; a++) {
+    for (size_t b = 0; b < p->k1; b++) {
+      const float *xb = x + (a * p->r0 * p->k1 + b) * p->r1 * run;
+      float *yb = y + (a * p->k1 + b) * run;
+      if (run <= 64) {
+        v16 acc[4];
+        for (int i = 0; i < 4; i++) acc[i] = v16_set1(-0.0f);
+        for (size_t r = 0; r < p->r0; r++)
+          for (size_t s = 0; s < p->r1; s++) PS_FN(acc64)(acc, xb + r * sr + s * ss, run);
+        PS_FN(store64)(yb, acc, run, div);
+        continue;
+      }
+      for (size_t c0 = 0; c0 < run; c0 += PS_BLOCK) {
+        const size_t w = run - c0 < PS_BLOCK ? run - c0 : PS_BLOCK;
+        for (size_t r = 0; r < p->r0; r++)
+          for (size_t s = 0; s < p->r1; s++)
+            PS_FN(add_run)(yb + c0, xb + r * sr + s * ss + c0, w, r == 0 && s == 0);
+        if (p->mean) PS_FN(div_run)(yb + c0, w, div);
+      }
+    }
+  }
+}
+
+/* Last axis reduced, C divides 64: the 64-lane virtual vector. */
+static void PS_FN(reduce_lanes)(const wsk_ps_plan *p, const float *x, float *y) {
+  const size_t c = p->c, len = p->r1 * c;
+  const size_t sr = p->k1 * len; /* stride of r in x */
+  for (size_t a = 0; a < p->k0; a++) {
+    for (size_t b = 0; b < p->k1; b++) {
+      const float *xb = x + (a * p->r0 * p->k1 + b) * len;
+      v16 acc[4];
+      for (int i = 0; i < 4; i++) acc[i] = v16_set1(-0.0f);
+      for (size_t r = 0; r < p->r0; r++) {
+        const float *xs = xb + r * sr;
+        size_t q = 0;
+        for (; q + 64 <= len; q += 64) {
+          acc[0] = v16_add(acc[0], v16_loadu(xs + q));
+          acc[1] = v16_add(acc[1], v16_loadu(xs + q + 16));
+          acc[2] = v16_add(acc[2], v16_loadu(xs + q + 32));
+          acc[3] = v16_add(acc[3], v16_loadu(xs + q + 48));
+        }
+        if (q < len) PS_FN(acc64)(acc, xs + q, len - q);
+      }
+      /* halving tree over partials: lanes q < h += lanes q + h, h = 32 ... C */
+      acc[0] = v16_add(acc[0], acc[2]);
+      acc[1] = v16_add(acc[1], acc[3]);
+      float s[32];
+      if (c <= 16) {
+        acc[0] = v16_add(acc[0], acc[1]);
+        v16_storeu(s, acc[0]);
+        for (size_t h = 8; h >= c; h /= 2)
+          for (size_t i = 0; i < h; i++) s[i] += s[i + h];
+      } else {
+        v16_storeu(s, acc[0]);
+        v16_storeu(s + 16, acc[1]);
+      }
+      float *yo = y + (a * p->k1 + b) * c;
+      for (size_t ch = 0; ch < c; ch++) yo[ch] = p->mean ? s[ch] / (float)p->count : s[ch];
+    }
+  }
+}
+
+/* Last axis reduced, C does not divide 64: sequential sums across channels. */
+static void PS_FN(reduce_chan)(const wsk_ps_plan *p, const float *x, float *y) {
+  const size_t c = p->c, len = p->r1 * c;
+  const size_t sr = p->k1 * len;
+  const float div = p->mean ? (float)p->count : 0.0f;
+  for (size_t a = 0; a < p->k0; a++) {
+    for (size_t b = 0; b < p->k1; b++) {
+      const float *xb = x + (a * p->r0 * p->k1 + b) * len;
+      float *yo = y + (a * p->k1 + b) * c;
+      for (size_t c0 = 0; c0 < c; c0 += 64) {
+        const size_t w = c - c0 < 64 ? c - c0 : 64;
+        v16 acc[4];
+        for (int i = 0; i < 4; i++) acc[i] = v16_set1(-0.0f);
+        for (size_t r = 0; r < p->r0; r++)
+          for (size_t s = 0; s < p->r1; s++) PS_FN(acc64)(acc, xb + r * sr + s * c + c0, w);
+        PS_FN(store64)(yo + c0, acc, w, div);
+      }
+    }
+  }
+}
+
+static void PS_FN(reduce)(const wsk_ps_plan *p, const float *x, float *y) {
+  if (!p->inner_reduced)
+    PS_FN(reduce_kept)(p, x, y);
+  else if (p->lanes > 1)
+    PS_FN(reduce_lanes)(p, x, y);
+  else
+    PS_FN(reduce_chan)(p, x, y);
+}
+
+static void PS_FN(bcast_add)(const wsk_ps_plan *p, const float *r, float *y) {
+  const size_t c = p->c;
+  if (!p->inner_reduced) {
+    const size_t run = p->k2 * c;
+    for (size_t a = 0; a < p->k0; a++)
+      for (size_t i = 0; i < p->r0; i++)
+        for (size_t b = 0; b < p->k1; b++) {
+          const float *rb = r + (a * p->k1 + b) * run;
+          float *yb = y + ((a * p->r0 + i) * p->k1 + b) * p->r1 * run;
+          for (size_t s = 0; s < p->r1; s++) PS_FN(add_run)(yb + s * run, rb, run, 0);
+        }
+    return;
+  }
+  const size_t len = p->r1 * c;
+  float pat[16];
+  for (size_t a = 0; a < p->k0; a++)
+    for (size_t b = 0; b < p->k1; b++) {
+      const float *rb = r + (a * p->k1 + b) * c;
+      const int tiled = 16 % c == 0; /* r repeats with period C inside a v16 */
+      if (tiled)
+        for (size_t l = 0; l < 16; l++) pat[l] = rb[l % c];
+      for (size_t i = 0; i < p->r0; i++) {
+        float *ys = y + ((a * p->r0 + i) * p->k1 + b) * len;
+        if (tiled) {
+          const v16 rv = v16_loadu(pat);
+          size_t q = 0;
+          for (; q + 16 <= len; q += 16) v16_storeu(ys + q, v16_add(v16_loadu(ys + q), rv));
+          if (q < len)
+            v16_store_part(ys + q, v16_add(v16_load_part(ys + q, len - q, 0.0f), rv), len - q);
+        } else {
+          for (size_t s = 0; s < p->r1; s++) PS_FN(add_run)(ys + s * c, rb, c, 0);
+        }
+      }
+    }
+}
+
+static void PS_FN(diag)(const wsk_ps_diag_plan *p, const float *x, float *y) {
+  const size_t row = p->p2 * p->c;
+  for (size_t a = 0; a < p->p0; a++)
+    for (size_t i = 0; i < p->n; i++)
+      for (size_t b = 0; b < p->p1; b++)
+        memcpy(y + ((a * p->n + i) * p->p1 + b) * row,
+               x + (((a * p->n + i) * p->p1 + b) * p->n + i) * row, row * sizeof(float));
+}
+
+static void PS_FN(diag_add)(const wsk_ps_diag_plan *p, const float *r, float *y) {
+  const size_t row = p->p2 * p->c;
+  for (size_t a = 0; a < p->p0; a++)
+    for (size_t i = 0; i < p->n; i++)
+      for (size_t b = 0; b < p->p1; b++)
+        PS_FN(add_run)(y + (((a * p->n + i) * p->p1 + b) * p->n + i) * row,
+                       r + ((a * p->n + i) * p->p1 + b) * row, row, 0);
+}
+
+/* Weight-matrix fast paths: a two-axis plan built without the general
+ * merging pass (rows: inner reduced; cols: inner kept; total: one run). */
+static void PS_FN(rows)(size_t n, size_t m, size_t c, int mean, const float *x, float *y) {
+  wsk_ps_plan p;
+  wsk_permsum_plan_matrix(n, m, c, WSK_AXES_ROWS, mean, &p);
+  PS_FN(reduce)(&p, x, y);
+}
+
+static void PS_FN(cols)(size_t n, size_t m, size_t c, int mean, const float *x, float *y) {
+  wsk_ps_plan p;
+  wsk_permsum_plan_matrix(n, m, c, WSK_AXES_COLS, mean, &p);
+  PS_FN(reduce)(&p, x, y);
+}
+
+static void PS_FN(total)(size_t n, size_t m, size_t c, int mean, const float *x, float *y) {
+  wsk_ps_plan p;
+  wsk_permsum_plan_matrix(n, m, c, WSK_AXES_TOTAL, mean, &p);
+  PS_FN(reduce)(&p, x, y);
+}
+
+const wsk_permsum_ukernels PS_TABLE = {
+    WSK_BODY_ISA_ENUM, PS_FN(reduce), PS_FN(bcast_add), PS_FN(diag),
+    PS_FN(diag_add),   PS_FN(rows),   PS_FN(cols),      PS_FN(total),
+};

@@ -1,0 +1,56 @@
+/* kernels/simd/vec16-avx2.h — the 16-float vector of the SIMD kernel bodies
+ * (kernels/simd/<family>-body.h) on AVX2+FMA: two YMM registers, lanes 0-7 and 8-15.
+ * Every operation is one correctly rounded IEEE operation per lane, so a body
+ * written with these gives the same bits on every tier. */
+#ifndef WSK_VEC16_AVX2_H
+#define WSK_VEC16_AVX2_H
+#if !defined(__AVX2__) || !defined(__FMA__)
+#error "vec16-avx2.h needs -mavx2 -mfma"
+#endif
+#include <immintrin.h>
+#include <stddef.h>
+
+typedef struct v16 {
+  __m256 lo, hi;
+} v16;
+
+static inline v16 v16_set1(float a) {
+  const __m256 v = _mm256_set1_ps(a);
+  return (v16){v, v};
+}
+static inline v16 v16_loadu(const float *p) {
+  return (v16){_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)};
+}
+/* mask of lanes [0, n) of the 8-lane half that starts at lane `base` */
+static inline __m256i v16__mask(size_t n, size_t base) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n - (int)base), idx);
+}
+/* lanes [0, n) from p, the others = fill; 0 < n < 16 */
+static inline v16 v16_load_part(const float *p, size_t n, float fill) {
+  const __m256 f = _mm256_set1_ps(fill);
+  const __m256i mlo = v16__mask(n, 0), mhi = v16__mask(n, 8);
+  const __m256 lo = _mm256_blendv_ps(f, _mm256_maskload_ps(p, mlo), _mm256_castsi256_ps(mlo));
+  const __m256 hi = _mm256_blendv_ps(f, _mm256_maskload_ps(p + 8, mhi), _mm256_castsi256_ps(mhi));
+  return (v16){lo, hi};
+}
+static inline void v16_storeu(float *p, v16 a) {
+  _mm256_storeu_ps(p, a.lo);
+  _mm256_storeu_ps(p + 8, a.hi);
+}
+static inline void v16_store_part(float *p, v16 a, size_t n) {
+  _mm256_maskstore_ps(p, v16__mask(n, 0), a.lo);
+  _mm256_maskstore_ps(p + 8, v16__mask(n, 8), a.hi);
+}
+static inline v16 v16_add(v16 a, v16 b) {
+  return (v16){_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)};
+}
+static inline v16 v16_div(v16 a, v16 b) {
+  return (v16){_mm256_div_ps(a.lo, b.lo), _mm256_div_ps(a.hi, b.hi)};
+}
+/* a * b + c with one rounding */
+static inline v16 v16_fma(v16 a, v16 b, v16 c) {
+  return (v16){_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
+}
+
+#endif

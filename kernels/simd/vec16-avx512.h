@@ -1,0 +1,31 @@
+/* kernels/simd/vec16-avx512.h — the 16-float vector of the SIMD kernel bodies
+ * (kernels/simd/<family>-body.h) on AVX-512: one ZMM register.
+ * Every operation is one correctly rounded IEEE operation per lane, so a body
+ * written with these gives the same bits on every tier. */
+#ifndef WSK_VEC16_AVX512_H
+#define WSK_VEC16_AVX512_H
+#if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512DQ__) || \
+    !defined(__AVX512VL__) || !defined(__FMA__)
+#error "vec16-avx512.h needs -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma"
+#endif
+#include <immintrin.h>
+#include <stddef.h>
+
+typedef __m512 v16;
+
+static inline v16 v16_set1(float a) { return _mm512_set1_ps(a); }
+static inline v16 v16_loadu(const float *p) { return _mm512_loadu_ps(p); }
+/* lanes [0, n) from p, the others = fill; 0 < n < 16 */
+static inline v16 v16_load_part(const float *p, size_t n, float fill) {
+  return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), (__mmask16)((1u << n) - 1u), p);
+}
+static inline void v16_storeu(float *p, v16 a) { _mm512_storeu_ps(p, a); }
+static inline void v16_store_part(float *p, v16 a, size_t n) {
+  _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), a);
+}
+static inline v16 v16_add(v16 a, v16 b) { return _mm512_add_ps(a, b); }
+static inline v16 v16_div(v16 a, v16 b) { return _mm512_div_ps(a, b); }
+/* a * b + c with one rounding */
+static inline v16 v16_fma(v16 a, v16 b, v16 c) { return _mm512_fmadd_ps(a, b, c); }
+
+#endif

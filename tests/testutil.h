@@ -1,0 +1,58 @@
+/* tests/testutil.h — shared helpers of the cmocka test programs: a portable
+ * seeded PRNG, buffers at deliberately unaligned addresses, bit comparison,
+ * and the walk over a family's implementations (its .inc list). */
+#ifndef WSK_TESTUTIL_H
+#define WSK_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "kernels/ukernels.h"
+#include "wsk/wsk.h"
+
+/* ---- randomness: splitmix64, the same stream on every machine ---- */
+typedef struct tu_rng {
+  uint64_t s;
+} tu_rng;
+uint64_t tu_next(tu_rng *r);
+/* uniform in [lo, hi) */
+float tu_uniform(tu_rng *r, float lo, float hi);
+/* uniform integer in [lo, hi] */
+size_t tu_int(tu_rng *r, size_t lo, size_t hi);
+void tu_fill(tu_rng *r, float *x, size_t n, float lo, float hi);
+/* Fisher-Yates permutation of 0..n-1 */
+void tu_perm(tu_rng *r, size_t *p, size_t n);
+
+/* ---- buffers: n floats starting `misalign` floats past a 64-byte boundary,
+ * so kernels see unaligned pointers; filled with a NaN pattern ---- */
+typedef struct tu_buf {
+  void *base;
+  float *p;
+} tu_buf;
+float *tu_alloc(tu_buf *b, size_t n, size_t misalign);
+void tu_free(tu_buf *b);
+
+/* ---- comparison ---- */
+/* index of the first differing bit pattern, or -1 */
+long tu_bitdiff(const float *a, const float *b, size_t n);
+/* asserts a and b are bit-identical, printing context on failure */
+void tu_assert_bits(const float *a, const float *b, size_t n, const char *what);
+
+/* ---- implementations of a family, from its .inc list ---- */
+typedef struct tu_impl {
+  const char *name;
+  wsk_isa isa;
+  const void *table;
+} tu_impl;
+extern const tu_impl tu_permsum_impls[];
+extern const size_t tu_permsum_impl_count;
+extern const tu_impl tu_eqpool_impls[];
+extern const size_t tu_eqpool_impl_count;
+/* 1 when the CPU runs this implementation; else prints a visible skip line
+ * (once per implementation and program) and returns 0 */
+int tu_impl_runs(const char *family, const tu_impl *impl);
+
+#endif
