@@ -35,7 +35,8 @@ uint32_t wsk_isas_from_linux_arm(uint64_t hwcap, uint64_t hwcap2);
  * ("hw.optional.AdvSIMD"); -1 where the name does not exist. */
 uint32_t wsk_isas_from_apple(int64_t hw_optional_neon, int64_t hw_optional_advsimd);
 
-/* Reads the running machine's registers (x86 only; returns 0 elsewhere). */
+/* Reads the running machine's registers: nonzero on success (x86-64 only;
+ * returns 0 on other architectures). */
 int wsk_cpu_read_x86(wsk_x86_regs *out);
 
 #ifdef __cplusplus

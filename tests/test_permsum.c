@@ -274,7 +274,7 @@ static void test_diag(void **state) {
     const int rank = (int)tu_int(&rng, 2, 4);
     const int a = (int)tu_int(&rng, 0, (size_t)rank - 2);
     const int b = (int)tu_int(&rng, (size_t)a + 1, (size_t)rank - 1);
-    size_t dims[MAXR], sdims[MAXR], idx[MAXR];
+    size_t dims[MAXR] = {0}, sdims[MAXR] = {0}, idx[MAXR] = {0};
     for (int i = 0; i < rank; i++) dims[i] = tu_int(&rng, 1, rank > 2 ? 6 : 35);
     dims[b] = dims[a];
     const size_t c = tu_int(&rng, 1, 40);

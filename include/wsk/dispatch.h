@@ -60,8 +60,8 @@ uint32_t wsk_isas_supported(void);
 /* Tiers that are both compiled and supported: the valid values of WSK_ISA. */
 uint32_t wsk_isas_available(void);
 
-/* Writes the valid WSK_ISA values on this machine, comma separated
- * ("scalar, avx2, avx512"), into buf. Returns buf. */
+/* Writes the valid WSK_ISA values on this machine, best first and comma separated
+ * ("avx512, avx2, scalar"), into buf. Returns buf. */
 char *wsk_isas_available_str(char *buf, size_t len);
 
 /* Validates WSK_ISA and WSK_VERBOSE from the environment. Returns WSK_OK, or
@@ -70,8 +70,8 @@ char *wsk_isas_available_str(char *buf, size_t len);
  * fast with a clear message. */
 wsk_status wsk_dispatch_init(void);
 
-/* Caps the tier for every family, overriding WSK_ISA, and re-selects every
- * family's implementation. For tests and benchmarks: it must not race with
+/* Caps the tier for every family, replacing WSK_ISA's cap (it may allow a
+ * higher tier than WSK_ISA does), and re-selects every family's implementation. For tests and benchmarks: it must not race with
  * kernel calls on other threads. WSK_ERR_ISA when `isa` is not available. */
 wsk_status wsk_set_isa(wsk_isa isa);
 
