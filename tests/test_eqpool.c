@@ -27,6 +27,8 @@
 #include "testutil.h"
 
 #define MAXL 4
+/* recorded on x86-64; see test_digest */
+#define EQPOOL_DIGEST 0xdc6554771b1d5869ull
 
 typedef struct net {
   int L;
@@ -238,7 +240,8 @@ static void test_forward_oracle(void **state) {
     size_t n[MAXL + 1];
     for (int i = 0; i <= L; i++) n[i] = tu_int(&rng, 1, 12);
     net t;
-    net_make(&t, &rng, L, n, tu_int(&rng, 1, 20), tu_int(&rng, 1, 20));
+    const size_t ci = tu_int(&rng, 1, 20), co = tu_int(&rng, 1, 20);
+    net_make(&t, &rng, L, n, ci, co);
     check_forward_oracle(&t);
     net_free(&t);
   }
@@ -270,7 +273,8 @@ static void test_backward_fd(void **state) {
     size_t n[MAXL + 1];
     for (int i = 0; i <= L; i++) n[i] = tu_int(&rng, 1, 5);
     net t;
-    net_make(&t, &rng, L, n, tu_int(&rng, 1, 4), tu_int(&rng, 1, 4));
+    const size_t ci = tu_int(&rng, 1, 4), co = tu_int(&rng, 1, 4);
+    net_make(&t, &rng, L, n, ci, co);
     float *dx = malloc(t.nx * sizeof(float)), *dp = malloc(t.np * sizeof(float));
     assert_int_equal(wsk_eqpool_backward(&t.s, t.params, t.x, t.dy, dx, dp), WSK_OK);
     double *yb = malloc(t.ny * sizeof(double)), *mb = malloc(t.ny * sizeof(double));
@@ -356,7 +360,8 @@ static void test_equivariance(void **state) {
     size_t n[MAXL + 1];
     for (int i = 0; i <= L; i++) n[i] = tu_int(&rng, 1, 9);
     net t;
-    net_make(&t, &rng, L, n, tu_int(&rng, 1, 9), tu_int(&rng, 1, 9));
+    const size_t ci = tu_int(&rng, 1, 9), co = tu_int(&rng, 1, 9);
+    net_make(&t, &rng, L, n, ci, co);
     size_t *perm[MAXL + 1];
     for (int i = 0; i <= L; i++) {
       perm[i] = malloc(n[i] * sizeof(size_t));
@@ -499,16 +504,21 @@ static void test_layer_parity(void **state) {
     size_t n[MAXL + 1];
     for (int i = 0; i <= L; i++) n[i] = tu_int(&rng, 1, 6);
     n[tu_int(&rng, 0, (size_t)L)] = s;
-    layer_parity(&rng, L, n, tu_int(&rng, 1, 8), tu_int(&rng, 1, 8), 0);
+    const size_t ci = tu_int(&rng, 1, 8), co = tu_int(&rng, 1, 8);
+    layer_parity(&rng, L, n, ci, co, 0);
   }
   for (size_t c = 1; c <= 40; c++) { /* every channel count, as c_in and as c_out */
-    size_t n[3] = {tu_int(&rng, 1, 5), tu_int(&rng, 1, 5), tu_int(&rng, 1, 5)};
-    layer_parity(&rng, 2, n, c, tu_int(&rng, 1, 40), 0);
-    layer_parity(&rng, 2, n, tu_int(&rng, 1, 40), c, 0);
+    size_t n[3];
+    for (int i = 0; i < 3; i++) n[i] = tu_int(&rng, 1, 5);
+    const size_t other = tu_int(&rng, 1, 40);
+    layer_parity(&rng, 2, n, c, other, 0);
+    layer_parity(&rng, 2, n, other, c, 0);
   }
   for (int rep = 0; rep < 20; rep++) {
-    size_t n[3] = {tu_int(&rng, 1, 6), tu_int(&rng, 1, 6), tu_int(&rng, 1, 6)};
-    layer_parity(&rng, 2, n, tu_int(&rng, 1, 20), tu_int(&rng, 1, 20), 1);
+    size_t n[3];
+    for (int i = 0; i < 3; i++) n[i] = tu_int(&rng, 1, 6);
+    const size_t ci = tu_int(&rng, 1, 20), co = tu_int(&rng, 1, 20);
+    layer_parity(&rng, 2, n, ci, co, 1);
   }
   /* the MLP of the zoo and of the learned optimizer: 64 -> 32 -> 10 */
   const size_t mlp[3] = {64, 32, 10};
@@ -551,6 +561,32 @@ static void test_layout(void **state) {
   assert_int_equal(wsk_eqpool_space_offset(&s, 2, 2, 1, &off), WSK_OK);
   assert_int_equal(off, (12 + 4 + 20) * 2);
   assert_string_equal(wsk_eqpool_term_name(WSK_EQ_WBPREV), "Wbprev");
+}
+
+/* The same bits on every machine: a digest of forward and backward of fixed
+ * layers through the dispatched entry points (NEON on aarch64). */
+static void test_digest(void **state) {
+  (void)state;
+  tu_rng rng = {98};
+  uint64_t h = TU_DIGEST_INIT;
+  for (int rep = 0; rep < 30; rep++) {
+    const int L = (int)tu_int(&rng, 1, 3);
+    size_t n[MAXL + 1];
+    for (int i = 0; i <= L; i++) n[i] = tu_int(&rng, 1, 20);
+    net t;
+    const size_t ci = tu_int(&rng, 1, 24), co = tu_int(&rng, 1, 24);
+    net_make(&t, &rng, L, n, ci, co);
+    float *dx = malloc(t.nx * sizeof(float)), *dp = malloc(t.np * sizeof(float));
+    assert_int_equal(wsk_eqpool_forward(&t.s, t.params, t.x, t.y), WSK_OK);
+    assert_int_equal(wsk_eqpool_backward(&t.s, t.params, t.x, t.dy, dx, dp), WSK_OK);
+    h = tu_digest(h, t.y, t.ny);
+    h = tu_digest(h, dx, t.nx);
+    h = tu_digest(h, dp, t.np);
+    free(dx);
+    free(dp);
+    net_free(&t);
+  }
+  tu_assert_digest("eqpool", h, EQPOOL_DIGEST);
 }
 
 static void test_bad_input(void **state) {
@@ -604,7 +640,8 @@ int main(void) {
       cmocka_unit_test(test_layout),        cmocka_unit_test(test_forward_oracle),
       cmocka_unit_test(test_backward_fd),   cmocka_unit_test(test_equivariance),
       cmocka_unit_test(test_ukernel_parity), cmocka_unit_test(test_layer_parity),
-      cmocka_unit_test(test_special_values), cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_special_values), cmocka_unit_test(test_digest),
+      cmocka_unit_test(test_bad_input),
   };
   printf("eqpool implementations:");
   for (size_t t = 0; t < tu_eqpool_impl_count; t++) printf(" %s", tu_eqpool_impls[t].name);

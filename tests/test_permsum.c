@@ -22,6 +22,8 @@
 #include "testutil.h"
 
 #define MAXR WSK_PERMSUM_MAX_RANK
+/* recorded on x86-64; see test_digest */
+#define PERMSUM_DIGEST 0x086a5cfc255b1699ull
 
 static size_t prod(const size_t *d, int n) {
   size_t p = 1;
@@ -175,9 +177,10 @@ static void test_reduce_channels(void **state) {
   for (size_t c = 1; c <= 64; c++) {
     if (c > 40 && c != 64) continue;
     for (int rep = 0; rep < 3; rep++) {
-      size_t d2[2] = {tu_int(&rng, 1, 35), tu_int(&rng, 1, 35)};
+      size_t d2[2], d3[3];
+      for (int i = 0; i < 2; i++) d2[i] = tu_int(&rng, 1, 35);
+      for (int i = 0; i < 3; i++) d3[i] = tu_int(&rng, 1, 6);
       for (unsigned m = 0; m < 4; m++) check_reduce(&rng, 2, d2, c, m, rep & 1, 0);
-      size_t d3[3] = {tu_int(&rng, 1, 6), tu_int(&rng, 1, 6), tu_int(&rng, 1, 6)};
       for (unsigned m = 0; m < 8; m++) check_reduce(&rng, 3, d3, c, m, !(rep & 1), 0);
     }
   }
@@ -362,6 +365,40 @@ static void test_plan(void **state) {
   assert_int_equal(p.lanes, 1);
 }
 
+/* The same bits on every machine: a digest of a fixed set of reductions
+ * through the dispatched entry point (the best tier here, NEON on aarch64). */
+static void test_digest(void **state) {
+  (void)state;
+  tu_rng rng = {99};
+  uint64_t h = TU_DIGEST_INIT;
+  for (int rep = 0; rep < 200; rep++) {
+    const int rank = (int)tu_int(&rng, 1, 4);
+    int64_t dims[MAXR];
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) {
+      dims[i] = (int64_t)tu_int(&rng, 1, rank > 2 ? 9 : 70);
+      n *= (size_t)dims[i];
+    }
+    const int64_t c = (int64_t)tu_int(&rng, 1, 40);
+    n *= (size_t)c;
+    const unsigned axes = (unsigned)tu_int(&rng, 0, (1u << rank) - 1);
+    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float));
+    tu_fill(&rng, x, n, -1, 1);
+    assert_int_equal(wsk_permsum_reduce(x, rank, dims, c, axes,
+                                        rep & 1 ? WSK_REDUCE_MEAN : WSK_REDUCE_SUM, y),
+                     WSK_OK);
+    int kr;
+    int64_t kd[MAXR];
+    assert_int_equal(wsk_permsum_kept_shape(rank, dims, axes, &kr, kd), WSK_OK);
+    size_t ny = (size_t)c;
+    for (int i = 0; i < kr; i++) ny *= (size_t)kd[i];
+    h = tu_digest(h, y, ny);
+    free(x);
+    free(y);
+  }
+  tu_assert_digest("permsum", h, PERMSUM_DIGEST);
+}
+
 static void test_bad_input(void **state) {
   (void)state;
   float x[64] = {0}, y[64];
@@ -422,7 +459,8 @@ int main(void) {
       cmocka_unit_test(test_plan),           cmocka_unit_test(test_reduce_sizes),
       cmocka_unit_test(test_reduce_channels), cmocka_unit_test(test_reduce_large),
       cmocka_unit_test(test_reduce_special), cmocka_unit_test(test_broadcast_add),
-      cmocka_unit_test(test_diag),           cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_diag),           cmocka_unit_test(test_digest),
+      cmocka_unit_test(test_bad_input),
   };
   printf("permsum implementations:");
   for (size_t t = 0; t < tu_permsum_impl_count; t++) printf(" %s", tu_permsum_impls[t].name);

@@ -94,3 +94,24 @@ int tu_impl_runs(const char *family, const tu_impl *impl) {
   }
   return 0;
 }
+
+uint64_t tu_digest(uint64_t h, const float *x, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    uint32_t b;
+    memcpy(&b, x + i, 4);
+    for (int k = 0; k < 4; k++) {
+      h ^= (b >> (8 * k)) & 0xFFu;
+      h *= 0x100000001b3ull;
+    }
+  }
+  return h;
+}
+
+void tu_assert_digest(const char *what, uint64_t got, uint64_t want) {
+  printf("%s digest: 0x%016llx\n", what, (unsigned long long)got);
+  if (got != want) {
+    print_error("%s digest 0x%016llx differs from the recorded 0x%016llx\n", what,
+                (unsigned long long)got, (unsigned long long)want);
+    fail();
+  }
+}

@@ -55,4 +55,11 @@ extern const size_t tu_eqpool_impl_count;
  * (once per implementation and program) and returns 0 */
 int tu_impl_runs(const char *family, const tu_impl *impl);
 
+/* ---- cross-machine digest: FNV-1a over the bit patterns of floats ---- */
+uint64_t tu_digest(uint64_t h, const float *x, size_t n);
+#define TU_DIGEST_INIT 0xcbf29ce484222325ull
+/* asserts that a digest equals the one recorded on x86-64 (scalar, AVX2 and
+ * AVX-512 agree by the parity tests); so the aarch64 leg proves NEON gives
+ * the x86 bits. Prints the digest when it differs. */
+void tu_assert_digest(const char *what, uint64_t got, uint64_t want);
 #endif
