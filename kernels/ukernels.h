@@ -72,6 +72,10 @@ typedef struct wsk_permsum_ukernels {
   void (*rows)(size_t n, size_t m, size_t c, int mean, const float *x, float *y);
   void (*cols)(size_t n, size_t m, size_t c, int mean, const float *x, float *y);
   void (*total)(size_t n, size_t m, size_t c, int mean, const float *x, float *y);
+  /* rows, cols and total means of x = [n][m][C] at once: the same bits as the
+   * three calls above, in one pass over x where the shape allows it. */
+  void (*pool)(size_t n, size_t m, size_t c, const float *x, float *rows, float *cols,
+               float *total);
 } wsk_permsum_ukernels;
 
 /* ---- eqpool ---------------------------------------------------------------
@@ -100,6 +104,22 @@ typedef struct wsk_eqpool_ukernels {
   void (*outer)(size_t rows, size_t kdim, size_t n, const float *x, size_t ldx, const float *d,
                 size_t ldd, float *g);
 } wsk_eqpool_ukernels;
+
+/* The eqpool layer on given tiers' tables (the public functions pass the
+ * dispatched ones; tests and benchmarks name a tier). */
+wsk_status wsk__eqpool_forward_with(const wsk_permsum_ukernels *ps, const wsk_eqpool_ukernels *eq,
+                                    const wsk_eqpool_shape *s, const float *params,
+                                    const float *x, float *y);
+wsk_status wsk__eqpool_backward_with(const wsk_permsum_ukernels *ps,
+                                     const wsk_eqpool_ukernels *eq, const wsk_eqpool_shape *s,
+                                     const float *params, const float *x, const float *dy,
+                                     float *dx, float *dparams);
+/* The pooled statistics of the layer's input (the means it mixes): g, then
+ * R_i and K_i of every layer. *floats = their count; out may be NULL. */
+wsk_status wsk__eqpool_pool_with(const wsk_permsum_ukernels *ps, const wsk_eqpool_shape *s,
+                                 const float *x, float *out, size_t *floats);
+wsk_status wsk__eqpool_invariant_with(const wsk_permsum_ukernels *ps, const wsk_eqpool_shape *s,
+                                      const float *x, float *y);
 
 /* Tables of every tier compiled in (declared by the .inc lists). */
 #define WSK_IMPL(family, isa_suffix, isa_enum) \

@@ -182,13 +182,24 @@ static void stats_compute(const eq_layout *l, const wsk_permsum_ukernels *ps, co
     const float *w = x + l->xoff[i][0], *b = x + l->xoff[i][1];
     st->R[i] = arena_take(at, l->n[i] * c);
     st->K[i] = arena_take(at, l->n[i - 1] * c);
-    ps->rows(l->n[i], l->n[i - 1], c, 1, w, st->R[i]);
-    ps->cols(l->n[i], l->n[i - 1], c, 1, w, st->K[i]);
-    ps->total(l->n[i], l->n[i - 1], c, 1, w, st->g + (size_t)(2 * (i - 1)) * c);
+    ps->pool(l->n[i], l->n[i - 1], c, w, st->R[i], st->K[i], st->g + (size_t)(2 * (i - 1)) * c);
     ps->total(l->n[i], 1, c, 1, b, st->g + (size_t)(2 * (i - 1) + 1) * c);
   }
   st->R[0] = st->K[0] = NULL;
   st->R[l->L + 1] = st->K[l->L + 1] = NULL;
+}
+
+wsk_status wsk__eqpool_pool_with(const wsk_permsum_ukernels *ps, const wsk_eqpool_shape *s,
+                                 const float *x, float *out, size_t *floats) {
+  eq_layout l;
+  WSK_TRY(layout_make("wsk__eqpool_pool_with", s, &l));
+  *floats = stats_floats(&l);
+  if (out) {
+    float *at = out;
+    eq_stats st;
+    stats_compute(&l, ps, x, &at, &st);
+  }
+  return WSK_OK;
 }
 
 static const float *P(const eq_layout *l, const float *params, int i, int t) {
@@ -202,13 +213,17 @@ static wsk_status check_ptrs(const char *fn, const void *a, const void *b, const
 
 wsk_status wsk_eqpool_forward(const wsk_eqpool_shape *s, const float *params, const float *x,
                               float *y) {
+  WSK_TRY(wsk__dispatch_ready());
+  return wsk__eqpool_forward_with(wsk__permsum_table(), wsk__eqpool_table(), s, params, x, y);
+}
+
+wsk_status wsk__eqpool_forward_with(const wsk_permsum_ukernels *ps, const wsk_eqpool_ukernels *eq,
+                                    const wsk_eqpool_shape *s, const float *params,
+                                    const float *x, float *y) {
   const char *fn = "wsk_eqpool_forward";
   eq_layout l;
   WSK_TRY(layout_make(fn, s, &l));
   WSK_TRY(check_ptrs(fn, params, x, y));
-  WSK_TRY(wsk__dispatch_ready());
-  const wsk_permsum_ukernels *ps = wsk__permsum_table();
-  const wsk_eqpool_ukernels *eq = wsk__eqpool_table();
   const size_t ci = l.ci, co = l.co, G = 2 * (size_t)l.L * ci;
   size_t nmax = 1;
   for (int i = 0; i <= l.L; i++) nmax = l.n[i] > nmax ? l.n[i] : nmax;
@@ -270,14 +285,20 @@ static void back_term(const eq_layout *l, const wsk_eqpool_ukernels *eq, const f
 
 wsk_status wsk_eqpool_backward(const wsk_eqpool_shape *s, const float *params, const float *x,
                                const float *dy, float *dx, float *dparams) {
+  WSK_TRY(wsk__dispatch_ready());
+  return wsk__eqpool_backward_with(wsk__permsum_table(), wsk__eqpool_table(), s, params, x, dy,
+                                   dx, dparams);
+}
+
+wsk_status wsk__eqpool_backward_with(const wsk_permsum_ukernels *ps,
+                                     const wsk_eqpool_ukernels *eq, const wsk_eqpool_shape *s,
+                                     const float *params, const float *x, const float *dy,
+                                     float *dx, float *dparams) {
   const char *fn = "wsk_eqpool_backward";
   eq_layout l;
   WSK_TRY(layout_make(fn, s, &l));
   WSK_TRY(check_ptrs(fn, params, x, dy));
   if (!dx && !dparams) return wsk__fail(WSK_ERR_NULL, "%s: dx and dparams are both NULL", fn);
-  WSK_TRY(wsk__dispatch_ready());
-  const wsk_permsum_ukernels *ps = wsk__permsum_table();
-  const wsk_eqpool_ukernels *eq = wsk__eqpool_table();
   const int L = l.L;
   const size_t ci = l.ci, co = l.co, G = 2 * (size_t)L * ci;
   size_t nsum = 0, nmax = 1;
@@ -387,12 +408,16 @@ wsk_status wsk_eqpool_backward(const wsk_eqpool_shape *s, const float *params, c
 }
 
 wsk_status wsk_eqpool_invariant(const wsk_eqpool_shape *s, const float *x, float *y) {
+  WSK_TRY(wsk__dispatch_ready());
+  return wsk__eqpool_invariant_with(wsk__permsum_table(), s, x, y);
+}
+
+wsk_status wsk__eqpool_invariant_with(const wsk_permsum_ukernels *ps, const wsk_eqpool_shape *s,
+                                      const float *x, float *y) {
   const char *fn = "wsk_eqpool_invariant";
   eq_layout l;
   WSK_TRY(layout_make(fn, s, &l));
   if (!x || !y) return wsk__fail(WSK_ERR_NULL, "%s: a tensor pointer is NULL", fn);
-  WSK_TRY(wsk__dispatch_ready());
-  const wsk_permsum_ukernels *ps = wsk__permsum_table();
   const size_t c = l.ci;
   for (int i = 1; i <= l.L; i++) {
     ps->total(l.n[i], l.n[i - 1], c, 1, x + l.xoff[i][0], y + (size_t)(2 * (i - 1)) * c);

@@ -245,7 +245,60 @@ static void PS_FN(total)(size_t n, size_t m, size_t c, int mean, const float *x,
   PS_FN(reduce)(&p, x, y);
 }
 
+/* Folds the 64-lane virtual vector of a C-channel run (C divides 32 here)
+ * by the halving tree and writes its C sums (divided by div). */
+static inline void PS_FN(fold64)(v16 *acc, size_t c, float div, float *y) {
+  acc[0] = v16_add(acc[0], acc[2]);
+  acc[1] = v16_add(acc[1], acc[3]);
+  float s[32];
+  if (c <= 16) {
+    acc[0] = v16_add(acc[0], acc[1]);
+    v16_storeu(s, acc[0]);
+    for (size_t h = 8; h >= c; h /= 2)
+      for (size_t i = 0; i < h; i++) s[i] += s[i + h];
+  } else {
+    v16_storeu(s, acc[0]);
+    v16_storeu(s + 16, acc[1]);
+  }
+  for (size_t ch = 0; ch < c; ch++) y[ch] = s[ch] / div;
+}
+
+/* rows, cols and total in one pass when every row starts a 64-lane block
+ * (C divides 32 and m*C is a multiple of 64, n and m > 1); otherwise the
+ * three kernels. Each output keeps its canonical order: a row's lanes, the
+ * columns' sequential sums (rows in order) and the total's lanes, which
+ * start every row at lane 0 because m*C is a multiple of 64. */
+static void PS_FN(pool)(size_t n, size_t m, size_t c, const float *x, float *rows, float *cols,
+                        float *total) {
+  const size_t len = m * c;
+  if (n < 2 || m < 2 || 32 % c != 0 || len % 64 != 0) {
+    PS_FN(rows)(n, m, c, 1, x, rows);
+    PS_FN(cols)(n, m, c, 1, x, cols);
+    PS_FN(total)(n, m, c, 1, x, total);
+    return;
+  }
+  v16 tot[4];
+  for (int i = 0; i < 4; i++) tot[i] = v16_set1(-0.0f);
+  for (size_t j = 0; j < n; j++) {
+    const float *xr = x + j * len;
+    v16 racc[4];
+    for (int i = 0; i < 4; i++) racc[i] = v16_set1(-0.0f);
+    for (size_t q = 0; q < len; q += 64) {
+      for (int i = 0; i < 4; i++) {
+        const v16 v = v16_loadu(xr + q + 16 * i);
+        racc[i] = v16_add(racc[i], v);
+        tot[i] = v16_add(tot[i], v);
+        const v16 cs = j == 0 ? v16_set1(-0.0f) : v16_loadu(cols + q + 16 * i);
+        v16_storeu(cols + q + 16 * i, v16_add(cs, v));
+      }
+    }
+    PS_FN(fold64)(racc, c, (float)m, rows + j * c);
+  }
+  PS_FN(div_run)(cols, len, (float)n);
+  PS_FN(fold64)(tot, c, (float)(n * m), total);
+}
+
 const wsk_permsum_ukernels PS_TABLE = {
-    WSK_BODY_ISA_ENUM, PS_FN(reduce), PS_FN(bcast_add), PS_FN(diag),
-    PS_FN(diag_add),   PS_FN(rows),   PS_FN(cols),      PS_FN(total),
+    WSK_BODY_ISA_ENUM, PS_FN(reduce), PS_FN(bcast_add), PS_FN(diag), PS_FN(diag_add),
+    PS_FN(rows),       PS_FN(cols),   PS_FN(total),     PS_FN(pool),
 };
