@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "apps/commands.h"
 #include "wsk/wsk.h"
 
 typedef struct wsk_command {
@@ -93,6 +94,10 @@ static int cmd_info(int argc, char **argv) {
 static const wsk_command commands[] = {
     {"info", "print the CPU, its features and topology, and the kernel tier per family",
      cmd_info, info_usage},
+    {"bench", "benchmark every kernel on every tier against this machine's roofline",
+     wsk_cmd_bench, wsk_cmd_bench_usage},
+    {"bench-compare", "merge the JSON of several `wsk bench` runs into one table and plots",
+     wsk_cmd_bench_compare, wsk_cmd_bench_compare_usage},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -104,7 +109,7 @@ static void usage(FILE *out) {
           "\n"
           "Commands:\n");
   for (size_t i = 0; i < N_COMMANDS; i++)
-    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].help);
   fprintf(out,
           "\n"
           "Run 'wsk <command> --help' for the options of a command.\n"

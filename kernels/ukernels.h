@@ -72,10 +72,9 @@ typedef struct wsk_permsum_ukernels {
   void (*rows)(size_t n, size_t m, size_t c, int mean, const float *x, float *y);
   void (*cols)(size_t n, size_t m, size_t c, int mean, const float *x, float *y);
   void (*total)(size_t n, size_t m, size_t c, int mean, const float *x, float *y);
-  /* rows, cols and total means of x = [n][m][C] at once: the same bits as the
-   * three calls above, in one pass over x where the shape allows it. */
-  void (*pool)(size_t n, size_t m, size_t c, const float *x, float *rows, float *cols,
-               float *total);
+  /* row and column means of x = [n][m][C] at once: the same bits as rows and
+   * cols above, in one pass over x where the shape allows it. */
+  void (*rowcol)(size_t n, size_t m, size_t c, const float *x, float *rows, float *cols);
 } wsk_permsum_ukernels;
 
 /* ---- eqpool ---------------------------------------------------------------

@@ -12,7 +12,8 @@
  *   K_i[k]  = W_i[*][k]  column mean of W_i       (indexed by layer i-1's neuron k)
  *   N_i[j]  = K_{i+1}[j] column mean of the next layer (i < L), indexed by j
  *   P_i[k]  = R_{i-1}[k] row mean of the previous layer (i > 1), indexed by k
- *   g       = [W_1[*][*], b_1[*], ..., W_L[*][*], b_L[*]]   (2L x C_in)
+ *   g       = [W_1[*][*], b_1[*], ..., W_L[*][*], b_L[*]]   (2L x C_in),
+ *             where W_i[*][*] is computed as the mean over k of K_i[k]
  * Every term below is a row vector of C_in channels times its own C_in x C_out
  * matrix (g uses a 2L*C_in x C_out matrix); a term whose layer does not exist
  * has no matrix.
@@ -33,7 +34,8 @@
  *   zW = chain(g Wglob) from Wbias;   vW[k] = chain(K, P, b_{i-1}) from zW;
  *   uW[j] = chain(R, N, b_i) from 0;   W' = chain(W_i[j][k] Wpt) from uW[j] + vW[k];
  *   zB = chain(g Bglob) from Bbias;   b' = chain(b_i, R, N) from zB.
- * Means are wsk_permsum reductions (canonical order of wsk/permsum.h).
+ * Means are wsk_permsum reductions (canonical order of wsk/permsum.h); R_i and
+ * K_i come from one pass over W_i.
  *
  * Parameters are packed per layer i = 1..L in the order of wsk_eqpool_term,
  * each matrix row-major [rows][C_out], absent terms taking no space.
@@ -105,8 +107,9 @@ wsk_status wsk_eqpool_forward(const wsk_eqpool_shape *s, const float *params, co
 wsk_status wsk_eqpool_backward(const wsk_eqpool_shape *s, const float *params, const float *x,
                                const float *dy, float *dx, float *dparams);
 
-/* The invariant pool: y[2L][C] = [mean W_1, mean b_1, ..., mean W_L, mean b_L]
- * of a packed space with C = s->c_in channels (c_out is ignored). */
+/* The invariant pool: y[2L][C] = g = [mean W_1, mean b_1, ..., mean W_L,
+ * mean b_L] of a packed space with C = s->c_in channels (c_out is ignored),
+ * bit for bit the g the layer uses. */
 wsk_status wsk_eqpool_invariant(const wsk_eqpool_shape *s, const float *x, float *y);
 
 #ifdef __cplusplus

@@ -182,7 +182,8 @@ static void stats_compute(const eq_layout *l, const wsk_permsum_ukernels *ps, co
     const float *w = x + l->xoff[i][0], *b = x + l->xoff[i][1];
     st->R[i] = arena_take(at, l->n[i] * c);
     st->K[i] = arena_take(at, l->n[i - 1] * c);
-    ps->pool(l->n[i], l->n[i - 1], c, w, st->R[i], st->K[i], st->g + (size_t)(2 * (i - 1)) * c);
+    ps->rowcol(l->n[i], l->n[i - 1], c, w, st->R[i], st->K[i]);
+    ps->total(l->n[i - 1], 1, c, 1, st->K[i], st->g + (size_t)(2 * (i - 1)) * c);
     ps->total(l->n[i], 1, c, 1, b, st->g + (size_t)(2 * (i - 1) + 1) * c);
   }
   st->R[0] = st->K[0] = NULL;
@@ -395,10 +396,10 @@ wsk_status wsk__eqpool_backward_with(const wsk_permsum_ukernels *ps,
       if (i < L) back_term(&l, eq, params, i + 1, WSK_EQ_WBPREV, nj, dv[i + 1], NULL, 1, mt, db);
       /* dW_i[j][k] = D[j][k] Wpt^T from eR[j] + eC[k] */
       for (size_t j = 0; j < nj * ci; j++) eR[j] = dR[i][j] / (float)nk;
-      const float cnt = (float)(nj * nk);
+      /* W[*][*] = mean_k K[k]: its gradient joins K's, then K = mean_j W */
       for (size_t k = 0; k < nk; k++)
         for (size_t c = 0; c < ci; c++)
-          eC[k * ci + c] = dK[i][k * ci + c] / (float)nj + dgw[c] / cnt;
+          eC[k * ci + c] = (dK[i][k * ci + c] + dgw[c] / (float)nk) / (float)nj;
       transpose(P(&l, params, i, WSK_EQ_WPT), ci, co, mt);
       eq->mix(nj, nk, co, ci, D, co, mt, eR, eC, 0, dw, ci);
     }
@@ -419,9 +420,15 @@ wsk_status wsk__eqpool_invariant_with(const wsk_permsum_ukernels *ps, const wsk_
   WSK_TRY(layout_make(fn, s, &l));
   if (!x || !y) return wsk__fail(WSK_ERR_NULL, "%s: a tensor pointer is NULL", fn);
   const size_t c = l.ci;
-  for (int i = 1; i <= l.L; i++) {
-    ps->total(l.n[i], l.n[i - 1], c, 1, x + l.xoff[i][0], y + (size_t)(2 * (i - 1)) * c);
+  size_t nmax = 1;
+  for (int i = 0; i < l.L; i++) nmax = l.n[i] > nmax ? l.n[i] : nmax;
+  float *K = malloc(nmax * c * sizeof(float));
+  if (!K) return wsk__fail(WSK_ERR_NOMEM, "%s: out of memory", fn);
+  for (int i = 1; i <= l.L; i++) { /* W_i[*][*] = mean over k of K_i[k], as the layer has it */
+    ps->cols(l.n[i], l.n[i - 1], c, 1, x + l.xoff[i][0], K);
+    ps->total(l.n[i - 1], 1, c, 1, K, y + (size_t)(2 * (i - 1)) * c);
     ps->total(l.n[i], 1, c, 1, x + l.xoff[i][1], y + (size_t)(2 * (i - 1) + 1) * c);
   }
+  free(K);
   return WSK_OK;
 }

@@ -67,11 +67,46 @@ static inline void PS_FN(add_run)(float *y, const float *x, size_t n, int init) 
   }
 }
 
+/* y[0..n) = (y or -0.0f when init) + xs[0] + xs[1] + ... (nr <= 4 rows, in order) */
+static inline void PS_FN(add_rows)(float *y, const float *const *xs, size_t nr, size_t n,
+                                   int init) {
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    v16 acc = init ? v16_set1(-0.0f) : v16_loadu(y + i);
+    for (size_t t = 0; t < nr; t++) acc = v16_add(acc, v16_loadu(xs[t] + i));
+    v16_storeu(y + i, acc);
+  }
+  if (i < n) {
+    const size_t m = n - i;
+    v16 acc = init ? v16_set1(-0.0f) : v16_load_part(y + i, m, -0.0f);
+    for (size_t t = 0; t < nr; t++) acc = v16_add(acc, v16_load_part(xs[t] + i, m, -0.0f));
+    v16_store_part(y + i, acc, m);
+  }
+}
+
 static inline void PS_FN(div_run)(float *y, size_t n, float div) {
   const v16 d = v16_set1(div);
   size_t i = 0;
   for (; i + 16 <= n; i += 16) v16_storeu(y + i, v16_div(v16_loadu(y + i), d));
   if (i < n) v16_store_part(y + i, v16_div(v16_load_part(y + i, n - i, 1.0f), d), n - i);
+}
+
+/* Folds the 64-lane virtual vector of a C-channel run (C divides 32) by the
+ * halving tree and writes its C sums divided by div (1.0f for a sum is not
+ * the same as no division, so div = 0 means "no division"). */
+static inline void PS_FN(fold64)(v16 *acc, size_t c, float div, float *y) {
+  acc[0] = v16_add(acc[0], acc[2]); /* h = 32 */
+  acc[1] = v16_add(acc[1], acc[3]);
+  if (c <= 16) {
+    acc[0] = v16_fold(v16_add(acc[0], acc[1]), c); /* h = 16, then 8 .. c */
+    const v16 v = div != 0.0f ? v16_div(acc[0], v16_set1(div)) : acc[0];
+    if (c == 16)
+      v16_storeu(y, v);
+    else
+      v16_store_part(y, v, c);
+  } else {
+    PS_FN(store64)(y, acc, 32, div);
+  }
 }
 
 /* Last axis kept: y[a][b][run] = sum over (r, s) of x[a][r][b][s][run]. */
@@ -91,11 +126,18 @@ static void PS_FN(reduce_kept)(const wsk_ps_plan *p, const float *x, float *y) {
         PS_FN(store64)(yb, acc, run, div);
         continue;
       }
+      /* a block of y stays in L1 while the rows stream past it, four rows per
+       * pass (each output still adds its rows one by one, in order) */
+      const size_t count = p->r0 * p->r1;
       for (size_t c0 = 0; c0 < run; c0 += PS_BLOCK) {
         const size_t w = run - c0 < PS_BLOCK ? run - c0 : PS_BLOCK;
-        for (size_t r = 0; r < p->r0; r++)
-          for (size_t s = 0; s < p->r1; s++)
-            PS_FN(add_run)(yb + c0, xb + r * sr + s * ss + c0, w, r == 0 && s == 0);
+        for (size_t i = 0; i < count; i += 4) {
+          const float *xs[4];
+          const size_t nr = count - i < 4 ? count - i : 4;
+          for (size_t t = 0; t < nr; t++)
+            xs[t] = xb + ((i + t) / p->r1) * sr + ((i + t) % p->r1) * ss + c0;
+          PS_FN(add_rows)(yb + c0, xs, nr, w, i == 0);
+        }
         if (p->mean) PS_FN(div_run)(yb + c0, w, div);
       }
     }
@@ -122,21 +164,7 @@ static void PS_FN(reduce_lanes)(const wsk_ps_plan *p, const float *x, float *y) 
         }
         if (q < len) PS_FN(acc64)(acc, xs + q, len - q);
       }
-      /* halving tree over partials: lanes q < h += lanes q + h, h = 32 ... C */
-      acc[0] = v16_add(acc[0], acc[2]);
-      acc[1] = v16_add(acc[1], acc[3]);
-      float s[32];
-      if (c <= 16) {
-        acc[0] = v16_add(acc[0], acc[1]);
-        v16_storeu(s, acc[0]);
-        for (size_t h = 8; h >= c; h /= 2)
-          for (size_t i = 0; i < h; i++) s[i] += s[i + h];
-      } else {
-        v16_storeu(s, acc[0]);
-        v16_storeu(s + 16, acc[1]);
-      }
-      float *yo = y + (a * p->k1 + b) * c;
-      for (size_t ch = 0; ch < c; ch++) yo[ch] = p->mean ? s[ch] / (float)p->count : s[ch];
+      PS_FN(fold64)(acc, c, p->mean ? (float)p->count : 0.0f, y + (a * p->k1 + b) * c);
     }
   }
 }
@@ -245,60 +273,82 @@ static void PS_FN(total)(size_t n, size_t m, size_t c, int mean, const float *x,
   PS_FN(reduce)(&p, x, y);
 }
 
-/* Folds the 64-lane virtual vector of a C-channel run (C divides 32 here)
- * by the halving tree and writes its C sums (divided by div). */
-static inline void PS_FN(fold64)(v16 *acc, size_t c, float div, float *y) {
-  acc[0] = v16_add(acc[0], acc[2]);
-  acc[1] = v16_add(acc[1], acc[3]);
-  float s[32];
-  if (c <= 16) {
-    acc[0] = v16_add(acc[0], acc[1]);
-    v16_storeu(s, acc[0]);
-    for (size_t h = 8; h >= c; h /= 2)
-      for (size_t i = 0; i < h; i++) s[i] += s[i + h];
-  } else {
-    v16_storeu(s, acc[0]);
-    v16_storeu(s + 16, acc[1]);
+/* One step of rowcol over NR consecutive rows starting at x (row stride len):
+ * the 64-lane row partials r[t] take their row's chunks and each column sum
+ * (from -0.0f when first) takes the rows' elements in order. */
+#define PS_ROWCOL_PASS(NR)                                                                \
+  static inline void PS_FN(rowcol_pass##NR)(const float *x, size_t stride, float *cols,    \
+                                            size_t len, int first, v16 (*r)[4]) {         \
+    for (size_t q = 0; q < len; q += 64)                                                  \
+      for (int i = 0; i < 4; i++) {                                                       \
+        const size_t o = q + 16 * (size_t)i;                                              \
+        v16 col = first ? v16_set1(-0.0f) : v16_loadu(cols + o);                         \
+        for (int t = 0; t < NR; t++) {                                                    \
+          const v16 a = v16_loadu(x + (size_t)t * stride + o);                            \
+          r[t][i] = v16_add(r[t][i], a);                                                  \
+          col = v16_add(col, a);                                                          \
+        }                                                                                 \
+        v16_storeu(cols + o, col);                                                        \
+      }                                                                                   \
   }
-  for (size_t ch = 0; ch < c; ch++) y[ch] = s[ch] / div;
-}
+PS_ROWCOL_PASS(1)
+PS_ROWCOL_PASS(2)
+PS_ROWCOL_PASS(4)
 
-/* rows, cols and total in one pass when every row starts a 64-lane block
- * (C divides 32 and m*C is a multiple of 64, n and m > 1); otherwise the
- * three kernels. Each output keeps its canonical order: a row's lanes, the
- * columns' sequential sums (rows in order) and the total's lanes, which
- * start every row at lane 0 because m*C is a multiple of 64. */
-static void PS_FN(pool)(size_t n, size_t m, size_t c, const float *x, float *rows, float *cols,
-                        float *total) {
+/* Row and column means in one pass over x when every row starts a 64-lane
+ * block (C divides 32, m*C a multiple of 64, n and m > 1); otherwise the two
+ * kernels. Each output keeps its canonical order: a row's 64 lanes, and each
+ * column's sequential sum over the rows in order.
+ * Tiling: the columns are cut into L1-sized blocks; a group of up to 32 rows
+ * crosses every block before the next group starts, its row partials parked
+ * on the stack between blocks, so a block of column sums stays in L1 while
+ * the rows stream past it. With enough registers two rows share one
+ * read-modify-write of the column sums. */
+enum { PS_ROWCOL_GROUP = 32 };
+static void PS_FN(rowcol)(size_t n, size_t m, size_t c, const float *x, float *rows,
+                          float *cols) {
   const size_t len = m * c;
   if (n < 2 || m < 2 || 32 % c != 0 || len % 64 != 0) {
     PS_FN(rows)(n, m, c, 1, x, rows);
     PS_FN(cols)(n, m, c, 1, x, cols);
-    PS_FN(total)(n, m, c, 1, x, total);
     return;
   }
-  v16 tot[4];
-  for (int i = 0; i < 4; i++) tot[i] = v16_set1(-0.0f);
-  for (size_t j = 0; j < n; j++) {
-    const float *xr = x + j * len;
-    v16 racc[4];
-    for (int i = 0; i < 4; i++) racc[i] = v16_set1(-0.0f);
-    for (size_t q = 0; q < len; q += 64) {
-      for (int i = 0; i < 4; i++) {
-        const v16 v = v16_loadu(xr + q + 16 * i);
-        racc[i] = v16_add(racc[i], v);
-        tot[i] = v16_add(tot[i], v);
-        const v16 cs = j == 0 ? v16_set1(-0.0f) : v16_loadu(cols + q + 16 * i);
-        v16_storeu(cols + q + 16 * i, v16_add(cs, v));
+  /* rows per pass: as many as the register file holds (4 x 4 v16 of partials) */
+  const size_t step = V16_REGS >= 32 ? 4 : V16_REGS >= 16 ? 2 : 1;
+  float parked[PS_ROWCOL_GROUP][64];
+  for (size_t g0 = 0; g0 < n; g0 += PS_ROWCOL_GROUP) {
+    const size_t g1 = n - g0 < PS_ROWCOL_GROUP ? n : g0 + PS_ROWCOL_GROUP;
+    for (size_t c0 = 0; c0 < len; c0 += PS_BLOCK) {
+      const size_t w = len - c0 < PS_BLOCK ? len - c0 : PS_BLOCK; /* a multiple of 64 */
+      for (size_t j = g0; j < g1;) {
+        size_t nr = g1 - j < step ? g1 - j : step;
+        if (nr == 3) nr = 2;
+        v16 r[4][4];
+        for (size_t t = 0; t < nr; t++)
+          for (int i = 0; i < 4; i++)
+            r[t][i] = c0 == 0 ? v16_set1(-0.0f) : v16_loadu(parked[j + t - g0] + 16 * i);
+        const float *x0 = x + j * len + c0;
+        const int first = j == 0;
+        if (nr == 4)
+          PS_FN(rowcol_pass4)(x0, len, cols + c0, w, first, r);
+        else if (nr == 2)
+          PS_FN(rowcol_pass2)(x0, len, cols + c0, w, first, r);
+        else
+          PS_FN(rowcol_pass1)(x0, len, cols + c0, w, first, r);
+        for (size_t t = 0; t < nr; t++) {
+          if (c0 + w < len) /* park the partials until the next block */
+            for (int i = 0; i < 4; i++) v16_storeu(parked[j + t - g0] + 16 * i, r[t][i]);
+          else
+            PS_FN(fold64)(r[t], c, (float)m, rows + (j + t) * c);
+        }
+        j += nr;
       }
     }
-    PS_FN(fold64)(racc, c, (float)m, rows + j * c);
   }
   PS_FN(div_run)(cols, len, (float)n);
-  PS_FN(fold64)(tot, c, (float)(n * m), total);
 }
 
 const wsk_permsum_ukernels PS_TABLE = {
     WSK_BODY_ISA_ENUM, PS_FN(reduce), PS_FN(bcast_add), PS_FN(diag), PS_FN(diag_add),
-    PS_FN(rows),       PS_FN(cols),   PS_FN(total),     PS_FN(pool),
+    PS_FN(rows),       PS_FN(cols),   PS_FN(total),     PS_FN(rowcol),
 };

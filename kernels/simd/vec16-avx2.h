@@ -6,6 +6,17 @@
 #define WSK_VEC16_AVX2_H
 #if !defined(__AVX2__) || !defined(__FMA__)
 #error "vec16-avx2.h needs -mavx2 -mfma"
+/* The halving tree down to c lanes (c = 1, 2, 4, 8 or 16): for h = 8, 4, ..
+ * while h >= c, lanes q < h += lanes q + h. Lanes [0, c) of the result hold
+ * the sums; the scalar twin is the same loop over an array. */
+static inline v16 v16_fold(v16 a, size_t c) {
+  if (c <= 8) a.lo = _mm256_add_ps(a.lo, a.hi);
+  if (c <= 4) a.lo = _mm256_add_ps(a.lo, _mm256_permute2f128_ps(a.lo, a.lo, 0x01));
+  if (c <= 2) a.lo = _mm256_add_ps(a.lo, _mm256_permute_ps(a.lo, 0x4E));
+  if (c <= 1) a.lo = _mm256_add_ps(a.lo, _mm256_permute_ps(a.lo, 0xB1));
+  return a;
+}
+
 #endif
 #include <immintrin.h>
 #include <stddef.h>
@@ -13,6 +24,9 @@
 typedef struct v16 {
   __m256 lo, hi;
 } v16;
+
+/* v16 values the register file holds at once */
+#define V16_REGS 8
 
 static inline v16 v16_set1(float a) {
   const __m256 v = _mm256_set1_ps(a);
@@ -51,6 +65,17 @@ static inline v16 v16_div(v16 a, v16 b) {
 /* a * b + c with one rounding */
 static inline v16 v16_fma(v16 a, v16 b, v16 c) {
   return (v16){_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
+}
+
+/* The halving tree down to c lanes (c = 1, 2, 4, 8 or 16): for h = 8, 4, ..
+ * while h >= c, lanes q < h += lanes q + h. Lanes [0, c) of the result hold
+ * the sums; the scalar twin is the same loop over an array. */
+static inline v16 v16_fold(v16 a, size_t c) {
+  if (c <= 8) a.lo = _mm256_add_ps(a.lo, a.hi);
+  if (c <= 4) a.lo = _mm256_add_ps(a.lo, _mm256_permute2f128_ps(a.lo, a.lo, 0x01));
+  if (c <= 2) a.lo = _mm256_add_ps(a.lo, _mm256_permute_ps(a.lo, 0x4E));
+  if (c <= 1) a.lo = _mm256_add_ps(a.lo, _mm256_permute_ps(a.lo, 0xB1));
+  return a;
 }
 
 #endif

@@ -1,0 +1,15 @@
+/* apps/commands.h — the subcommands of `wsk` that live in their own files.
+ * Each has run(argc, argv) (argv[0] is the command name; returns the exit
+ * status) and usage(out). */
+#ifndef WSK_APPS_COMMANDS_H
+#define WSK_APPS_COMMANDS_H
+
+#include <stdio.h>
+
+int wsk_cmd_bench(int argc, char **argv);
+void wsk_cmd_bench_usage(FILE *out);
+
+int wsk_cmd_bench_compare(int argc, char **argv);
+void wsk_cmd_bench_compare_usage(FILE *out);
+
+#endif

@@ -1,0 +1,34 @@
+/* bench/impls.h — the implementations of each family, from its .inc list,
+ * for the benches (the same walk as the tests). */
+#ifndef WSK_BENCH_IMPLS_H
+#define WSK_BENCH_IMPLS_H
+
+#include "kernels/ukernels.h"
+
+typedef struct bench_impl {
+  const char *name;
+  wsk_isa isa;
+  const void *table;
+} bench_impl;
+
+#define WSK_IMPL(family, suffix, isa) {#suffix, isa, &wsk_##family##_ukernels__##suffix},
+static const bench_impl permsum_impls[] = {
+#include "kernels/permsum/permsum.inc"
+};
+static const bench_impl eqpool_impls[] = {
+#include "kernels/eqpool/eqpool.inc"
+};
+#undef WSK_IMPL
+#define N_PERMSUM_IMPLS (sizeof permsum_impls / sizeof permsum_impls[0])
+#define N_EQPOOL_IMPLS (sizeof eqpool_impls / sizeof eqpool_impls[0])
+
+/* Skips the benchmark (with the reason) when the CPU lacks the tier. */
+static inline int bench_impl_usable(gb_state *st, wsk_isa isa) {
+  if (wsk_isas_supported() & WSK_ISA_BIT(isa)) return 1;
+  char why[64];
+  snprintf(why, sizeof why, "this CPU lacks %s", wsk_isa_name(isa));
+  gb_skip(st, why);
+  return 0;
+}
+
+#endif
