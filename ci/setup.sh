@@ -49,7 +49,7 @@ native_pkgs=(
   dataset-fashion-mnist gnuplot-nox libopenblas-dev
 )
 cross_pkgs=(
-  gcc-aarch64-linux-gnu qemu-user
+  gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user libbenchmark-dev:arm64
   libsleef-dev:arm64 libcmocka-dev:arm64 libhwloc-dev:arm64 libcjson-dev:arm64 zlib1g-dev:arm64
 )
 
