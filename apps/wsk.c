@@ -12,9 +12,13 @@
  * `wsk <command> --help` still works then, to help fix it.
  */
 #include <stdio.h>
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 #include <string.h>
 
 #include "apps/commands.h"
+#include "dispatch/cpu.h"
 #include "wsk/wsk.h"
 
 typedef struct wsk_command {
@@ -37,7 +41,7 @@ static const char env_help[] =
 
 static void info_usage(FILE *out) {
   fprintf(out,
-          "usage: wsk info [--isas]\n"
+          "usage: wsk info [--isas | --raw]\n"
           "\n"
           "Prints the CPU and the features wsk checks, the instruction-set tiers\n"
           "compiled into this build, supported by this CPU and available (both),\n"
@@ -47,6 +51,9 @@ static void info_usage(FILE *out) {
           "Options:\n"
           "  --isas   print only the available tiers, best first, space-separated\n"
           "           on one line (e.g. \"avx512 avx2 scalar\"), for scripts\n"
+          "  --raw    print the raw values the detection reads (CPUID leaves 0, 1\n"
+          "           and 7 and XCR0 on x86-64; AT_HWCAP and AT_HWCAP2 on Linux\n"
+          "           aarch64), to report or record a CPU\n"
           "  --help   print this help\n"
           "\n"
           "%s",
@@ -67,11 +74,35 @@ static void print_isas(FILE *out) {
   fputc('\n', out);
 }
 
+/* The raw register values behind the detection (dispatch/cpu.h). */
+static int print_raw(FILE *out) {
+#if defined(__x86_64__) || defined(_M_X64)
+  wsk_x86_regs r;
+  if (!wsk_cpu_read_x86(&r)) {
+    fprintf(stderr, "wsk info: CPUID could not be read\n");
+    return 1;
+  }
+  fprintf(out,
+          "x86 max_leaf=0x%08x leaf1_ecx=0x%08x leaf1_edx=0x%08x leaf7_ebx=0x%08x "
+          "leaf7_ecx=0x%08x leaf7_edx=0x%08x xcr0=0x%llx\n",
+          r.max_leaf, r.leaf1_ecx, r.leaf1_edx, r.leaf7_ebx, r.leaf7_ecx, r.leaf7_edx,
+          (unsigned long long)r.xcr0);
+#elif defined(__aarch64__) && defined(__linux__)
+  fprintf(out, "linux-aarch64 hwcap=0x%lx hwcap2=0x%lx\n", getauxval(AT_HWCAP),
+          getauxval(AT_HWCAP2));
+#else
+  fprintf(out, "no raw detection values on this platform\n");
+#endif
+  return fflush(out) == 0 ? 0 : 1;
+}
+
 static int cmd_info(int argc, char **argv) {
   int isas_only = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--isas") == 0) {
       isas_only = 1;
+    } else if (strcmp(argv[i], "--raw") == 0) {
+      return print_raw(stdout);
     } else {
       fprintf(stderr, "wsk info: unknown argument '%s'\n\n", argv[i]);
       info_usage(stderr);

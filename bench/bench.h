@@ -117,6 +117,16 @@ void wsk_bench_register_peers(const wsk_machine *m);
 float *wsk_bench_alloc(size_t floats);
 void wsk_bench_free(float *p);
 
+/* A buffer of at least `floats` floats for the calling benchmark thread,
+ * kept between calls: Google Benchmark calls a benchmark function several
+ * times (to size its loop, once per repetition), and a DRAM case's buffers
+ * (4x the L3) are too large to allocate and fill each time. Slot s of thread
+ * t is reused while it is large enough; its contents are small finite values
+ * left by earlier cases. WSK_BENCH_SLOTS slots per thread; all freed at the
+ * end of the run. NULL on failure. */
+#define WSK_BENCH_SLOTS 72
+float *wsk_bench_buffer(gb_state *st, int slot, size_t floats);
+
 /* ---- running and reporting ------------------------------------------------------- */
 typedef struct wsk_bench_result {
   wsk_bench_case c;

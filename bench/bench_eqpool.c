@@ -65,12 +65,19 @@ static void bm_eqpool(gb_state *st, const void *argp) {
   wsk_eqpool_param_count(&s, &np);
   wsk__eqpool_pool_with(ps, &s, NULL, NULL, &npool);
   float *x[64] = {0};
-  for (size_t r = 0; r < a->rot; r++) x[r] = wsk_bench_alloc(nx);
-  float *y = wsk_bench_alloc(ny), *dy = wsk_bench_alloc(ny), *params = wsk_bench_alloc(np);
-  float *dparams = wsk_bench_alloc(np), *pool = wsk_bench_alloc(npool);
-  float *dx = wsk_bench_alloc(nx);
+  for (size_t r = 0; r < a->rot; r++) x[r] = wsk_bench_buffer(st, (int)r, nx);
+  float *y = wsk_bench_buffer(st, 64, ny), *dy = wsk_bench_buffer(st, 65, ny);
+  float *params = wsk_bench_buffer(st, 66, np), *dparams = wsk_bench_buffer(st, 67, np);
+  float *pool = wsk_bench_buffer(st, 68, npool), *dx = wsk_bench_buffer(st, 69, nx);
   const size_t nj = (size_t)a->n[1], nk = (size_t)a->n[0];
-  float *u = wsk_bench_alloc(nj * (size_t)a->co), *v = wsk_bench_alloc(nk * (size_t)a->co);
+  float *u = wsk_bench_buffer(st, 70, nj * (size_t)a->co);
+  float *v = wsk_bench_buffer(st, 71, nk * (size_t)a->co);
+  int ok = y && dy && params && dparams && pool && dx && u && v;
+  for (size_t r = 0; r < a->rot; r++) ok = ok && x[r];
+  if (!ok) {
+    gb_skip(st, "out of memory for the buffers");
+    return;
+  }
   size_t it = 0;
   wsk_status rc = WSK_OK;
   while (gb_keep_running(st)) {
@@ -90,15 +97,6 @@ static void bm_eqpool(gb_state *st, const void *argp) {
     gb_clobber_memory();
   }
   if (rc != WSK_OK) gb_skip(st, wsk_last_error());
-  for (size_t r = 0; r < a->rot; r++) wsk_bench_free(x[r]);
-  wsk_bench_free(y);
-  wsk_bench_free(dy);
-  wsk_bench_free(params);
-  wsk_bench_free(dparams);
-  wsk_bench_free(dx);
-  wsk_bench_free(pool);
-  wsk_bench_free(u);
-  wsk_bench_free(v);
 }
 
 static void add_case(const eq_arg *base, const char *shape, const char *level, int threads) {

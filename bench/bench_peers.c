@@ -37,23 +37,29 @@ static void bm_peer(gb_state *st, const void *argp) {
   if (a->op == OP_SGEMM) {
 #if WSK_HAVE_OPENBLAS
     openblas_set_num_threads(1);
-    float *A = wsk_bench_alloc(a->m * a->k), *B = wsk_bench_alloc(a->k * a->n);
-    float *C = wsk_bench_alloc(a->m * a->n);
+    float *A = wsk_bench_buffer(st, 0, a->m * a->k), *B = wsk_bench_buffer(st, 1, a->k * a->n);
+    float *C = wsk_bench_buffer(st, 2, a->m * a->n);
+    if (!A || !B || !C) {
+      gb_skip(st, "out of memory for the buffers");
+      return;
+    }
     while (gb_keep_running(st)) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)a->m, (int)a->n, (int)a->k,
                   1.0f, A, (int)a->k, B, (int)a->n, 1.0f, C, (int)a->n);
       gb_clobber_memory();
     }
-    wsk_bench_free(A);
-    wsk_bench_free(B);
-    wsk_bench_free(C);
 #else
     gb_skip(st, "OpenBLAS not built in (apt-get install libopenblas-dev, reconfigure)");
 #endif
     return;
   }
-  float *x[64] = {0}, *y = wsk_bench_alloc(a->floats);
-  for (size_t r = 0; r < a->rot; r++) x[r] = wsk_bench_alloc(a->floats);
+  float *x[64] = {0}, *y = wsk_bench_buffer(st, 64, a->floats);
+  for (size_t r = 0; r < a->rot; r++) x[r] = wsk_bench_buffer(st, (int)r, a->floats);
+  for (size_t r = 0; r < a->rot; r++)
+    if (!x[r] || !y) {
+      gb_skip(st, "out of memory for the buffers");
+      return;
+    }
   size_t it = 0;
   volatile float sink = 0;
   while (gb_keep_running(st)) {
@@ -65,8 +71,6 @@ static void bm_peer(gb_state *st, const void *argp) {
     gb_clobber_memory();
   }
   (void)sink;
-  for (size_t r = 0; r < a->rot; r++) wsk_bench_free(x[r]);
-  wsk_bench_free(y);
 }
 
 static void add(const peer_arg *a, const char *isa, const char *op, const char *shape,

@@ -47,8 +47,13 @@ static void bm_permsum(gb_state *st, const void *argp) {
   const wsk_permsum_ukernels *t = im->table;
   const size_t nx = in_floats(a), ny = out_floats(a);
   float *x[64] = {0};
-  float *y = wsk_bench_alloc(ny);
-  for (size_t r = 0; r < a->rot; r++) x[r] = wsk_bench_alloc(nx);
+  float *y = wsk_bench_buffer(st, 64, ny);
+  for (size_t r = 0; r < a->rot; r++) x[r] = wsk_bench_buffer(st, (int)r, nx);
+  for (size_t r = 0; r < a->rot; r++)
+    if (!x[r] || !y) {
+      gb_skip(st, "out of memory for the buffers");
+      return;
+    }
   wsk_ps_plan plan;
   const size_t d3[3] = {a->n, a->m, a->k};
   wsk_permsum_plan_make(3, d3, a->c, 2u, 1, &plan);
@@ -68,8 +73,6 @@ static void bm_permsum(gb_state *st, const void *argp) {
     }
     gb_clobber_memory();
   }
-  for (size_t r = 0; r < a->rot; r++) wsk_bench_free(x[r]);
-  wsk_bench_free(y);
 }
 
 static void add_case(const wsk_machine *m, const ps_arg *base, const char *shape,

@@ -68,6 +68,33 @@ float *wsk_bench_alloc(size_t floats) {
 
 void wsk_bench_free(float *p) { free(p); }
 
+#define MAX_BUFFER_THREADS 512
+typedef struct slot_buf {
+  float *p;
+  size_t floats;
+} slot_buf;
+static slot_buf g_slots[MAX_BUFFER_THREADS][WSK_BENCH_SLOTS];
+
+float *wsk_bench_buffer(gb_state *st, int slot, size_t floats) {
+  const int t = gb_thread_index(st);
+  if (t < 0 || t >= MAX_BUFFER_THREADS || slot < 0 || slot >= WSK_BENCH_SLOTS) return NULL;
+  slot_buf *b = &g_slots[t][slot];
+  if (b->p && b->floats >= floats) return b->p;
+  wsk_bench_free(b->p);
+  b->p = wsk_bench_alloc(floats);
+  b->floats = b->p ? floats : 0;
+  return b->p;
+}
+
+static void free_slots(void) {
+  for (int t = 0; t < MAX_BUFFER_THREADS; t++)
+    for (int s = 0; s < WSK_BENCH_SLOTS; s++) {
+      wsk_bench_free(g_slots[t][s].p);
+      g_slots[t][s].p = NULL;
+      g_slots[t][s].floats = 0;
+    }
+}
+
 /* ---- collecting the runs ---------------------------------------------------- */
 
 typedef struct collect {
@@ -192,6 +219,7 @@ int wsk_bench_run(int *argc, char **argv, int quiet, wsk_bench_report *rep) {
   collect col = {rep->results, have};
   gb_run_all(on_run, &col, quiet);
   clock_gettime(CLOCK_MONOTONIC, &t1);
+  free_slots();
   rep->seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
   free(have);
   /* drop the cases the filter did not select */

@@ -85,6 +85,18 @@ static const wsk_x86_regs sapphire_rapids = {
     .xcr0 = 0x602e7,
 };
 
+/* An Intel Xeon of the Sapphire Rapids generation's core (family 6 model
+ * CFh, 5th gen "Emerald Rapids", the same Golden Cove-class AVX-512 + AMX
+ * core), recorded with `wsk info --raw` on a 16-vCPU KVM guest: AVX2, FMA,
+ * AVX-512 F/DQ/BW/VL/IFMA/VBMI/FP16, AMX; XCR0 = 0x602e7 with the AMX tile
+ * state enabled. */
+static const wsk_x86_regs xeon_emerald_rapids_vm = {
+    .max_leaf = 0x20,
+    .leaf1_ecx = 0xfffa3203, .leaf1_edx = 0x1f8bfbff,
+    .leaf7_ebx = 0xf1bf27eb, .leaf7_ecx = 0x1b415fde, .leaf7_edx = 0xbfd14410,
+    .xcr0 = 0x602e7,
+};
+
 /* Intel Core i7-4770 (Haswell, family 6 model 3Ch stepping 3): AVX2 + FMA,
  * no AVX-512. CPUID.0:EAX = 0xd, CPUID.1 = 000306c3 00100800 7ffafbff
  * bfebfbff, CPUID.(7,0):EBX = 0x27ab, as in published test data of this CPU;
@@ -131,6 +143,16 @@ static void test_x86_zen4(void **state) {
 static void test_x86_sapphire_rapids(void **state) {
   (void)state;
   assert_int_equal(wsk_isas_from_x86(&sapphire_rapids), X86_UP_TO_AVX512);
+  assert_int_equal(wsk_isas_from_x86(&xeon_emerald_rapids_vm), X86_UP_TO_AVX512);
+  /* the same CPU under an OS that leaves the ZMM state off: AVX2 only */
+  assert_int_equal(wsk_isas_from_x86(&(wsk_x86_regs){.max_leaf = 0x20,
+                                                    .leaf1_ecx = 0xfffa3203,
+                                                    .leaf1_edx = 0x1f8bfbff,
+                                                    .leaf7_ebx = 0xf1bf27eb,
+                                                    .leaf7_ecx = 0x1b415fde,
+                                                    .leaf7_edx = 0xbfd14410,
+                                                    .xcr0 = 0x7}),
+                   X86_UP_TO_AVX2);
 }
 
 static void test_x86_haswell(void **state) {

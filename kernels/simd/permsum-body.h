@@ -31,6 +31,11 @@
 #define PS_TABLE PS_CAT(wsk_permsum_ukernels, WSK_BODY_ISA)
 
 enum { PS_BLOCK = 2048 }; /* floats of y accumulated per pass (8 KiB, in L1) */
+/* Inputs larger than this come from DRAM on most machines, where one
+ * sequential stream reads fastest: the kernels that interleave several rows
+ * to save work on cached data read one row at a time above it. Only the
+ * speed depends on it, never a result. */
+#define PS_STREAM_BYTES ((size_t)32 << 20)
 
 /* acc[0..3] += the n <= 64 floats at x, lanes past n untouched */
 static inline void PS_FN(acc64)(v16 *acc, const float *x, size_t n) {
@@ -127,13 +132,16 @@ static void PS_FN(reduce_kept)(const wsk_ps_plan *p, const float *x, float *y) {
         continue;
       }
       /* a block of y stays in L1 while the rows stream past it, four rows per
-       * pass (each output still adds its rows one by one, in order) */
+       * pass (each output still adds its rows one by one, in order); from
+       * DRAM, whole rows one at a time: one sequential stream */
       const size_t count = p->r0 * p->r1;
-      for (size_t c0 = 0; c0 < run; c0 += PS_BLOCK) {
-        const size_t w = run - c0 < PS_BLOCK ? run - c0 : PS_BLOCK;
-        for (size_t i = 0; i < count; i += 4) {
+      const int streaming = count * run * sizeof(float) > PS_STREAM_BYTES;
+      const size_t group = streaming ? 1 : 4, block = streaming ? run : PS_BLOCK;
+      for (size_t c0 = 0; c0 < run; c0 += block) {
+        const size_t w = run - c0 < block ? run - c0 : block;
+        for (size_t i = 0; i < count; i += group) {
           const float *xs[4];
-          const size_t nr = count - i < 4 ? count - i : 4;
+          const size_t nr = count - i < group ? count - i : group;
           for (size_t t = 0; t < nr; t++)
             xs[t] = xb + ((i + t) / p->r1) * sr + ((i + t) % p->r1) * ss + c0;
           PS_FN(add_rows)(yb + c0, xs, nr, w, i == 0);
@@ -302,8 +310,9 @@ PS_ROWCOL_PASS(4)
  * Tiling: the columns are cut into L1-sized blocks; a group of up to 32 rows
  * crosses every block before the next group starts, its row partials parked
  * on the stack between blocks, so a block of column sums stays in L1 while
- * the rows stream past it. With enough registers two rows share one
- * read-modify-write of the column sums. */
+ * the rows stream past it; with enough registers up to four rows share one
+ * read-modify-write of the column sums. Inputs beyond PS_STREAM_BYTES are
+ * read as one sequential stream instead. */
 enum { PS_ROWCOL_GROUP = 32 };
 static void PS_FN(rowcol)(size_t n, size_t m, size_t c, const float *x, float *rows,
                           float *cols) {
@@ -313,13 +322,16 @@ static void PS_FN(rowcol)(size_t n, size_t m, size_t c, const float *x, float *r
     PS_FN(cols)(n, m, c, 1, x, cols);
     return;
   }
-  /* rows per pass: as many as the register file holds (4 x 4 v16 of partials) */
-  const size_t step = V16_REGS >= 32 ? 4 : V16_REGS >= 16 ? 2 : 1;
+  /* rows per pass: as many as the register file holds (4 x 4 v16 of partials);
+   * from DRAM, one row at a time and no column blocks: one sequential stream */
+  const int streaming = n * len * sizeof(float) > PS_STREAM_BYTES;
+  const size_t step = streaming ? 1 : V16_REGS >= 32 ? 4 : V16_REGS >= 16 ? 2 : 1;
+  const size_t block = streaming ? len : PS_BLOCK;
   float parked[PS_ROWCOL_GROUP][64];
   for (size_t g0 = 0; g0 < n; g0 += PS_ROWCOL_GROUP) {
     const size_t g1 = n - g0 < PS_ROWCOL_GROUP ? n : g0 + PS_ROWCOL_GROUP;
-    for (size_t c0 = 0; c0 < len; c0 += PS_BLOCK) {
-      const size_t w = len - c0 < PS_BLOCK ? len - c0 : PS_BLOCK; /* a multiple of 64 */
+    for (size_t c0 = 0; c0 < len; c0 += block) {
+      const size_t w = len - c0 < block ? len - c0 : block; /* a multiple of 64 */
       for (size_t j = g0; j < g1;) {
         size_t nr = g1 - j < step ? g1 - j : step;
         if (nr == 3) nr = 2;
