@@ -102,6 +102,10 @@ int wsk_bench_add(const wsk_bench_case *c, gb_fn fn, const void *arg, size_t arg
  * index i -> core i). */
 void wsk_bench_enter(gb_state *st);
 
+/* Tiers this run measures: available here and within the WSK_ISA cap (the
+ * cap's tier and the lower ones). */
+uint32_t wsk_bench_isas(void);
+
 /* The machine description the cases were registered with. */
 const wsk_machine *wsk_bench_machine(void);
 

@@ -24,11 +24,23 @@ static size_t g_ncases, g_capcases;
 static wsk_machine g_machine;
 static int g_machine_ready;
 
+/* Tiers the run may use: those available here, capped like the kernels by
+ * WSK_ISA (or wsk_set_isa): the cap's tier and every lower one. */
+uint32_t wsk_bench_isas(void) {
+  const uint32_t avail = wsk_isas_available();
+  wsk_isa top;
+  if (wsk_family_isa(WSK_FAMILY_PERMSUM, &top) != WSK_OK) return avail;
+  uint32_t allowed = WSK_ISA_BIT(WSK_ISA_SCALAR) | WSK_ISA_BIT(top);
+  if (top == WSK_ISA_AVX512) allowed |= WSK_ISA_BIT(WSK_ISA_AVX2);
+  return avail & allowed;
+}
+
 const wsk_machine *wsk_bench_machine(void) {
   if (!g_machine_ready) {
     wsk_machine_describe(&g_machine);
     g_machine_ready = 1;
   }
+  g_machine.isas = wsk_bench_isas();
   return &g_machine;
 }
 

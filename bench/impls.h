@@ -3,6 +3,7 @@
 #ifndef WSK_BENCH_IMPLS_H
 #define WSK_BENCH_IMPLS_H
 
+#include "bench.h"
 #include "kernels/ukernels.h"
 
 typedef struct bench_impl {
@@ -22,11 +23,15 @@ static const bench_impl eqpool_impls[] = {
 #define N_PERMSUM_IMPLS (sizeof permsum_impls / sizeof permsum_impls[0])
 #define N_EQPOOL_IMPLS (sizeof eqpool_impls / sizeof eqpool_impls[0])
 
-/* Skips the benchmark (with the reason) when the CPU lacks the tier. */
+/* Skips the benchmark (with the reason) when the CPU lacks the tier or the
+ * WSK_ISA cap excludes it. */
 static inline int bench_impl_usable(gb_state *st, wsk_isa isa) {
-  if (wsk_isas_supported() & WSK_ISA_BIT(isa)) return 1;
+  if (wsk_bench_isas() & WSK_ISA_BIT(isa)) return 1;
   char why[64];
-  snprintf(why, sizeof why, "this CPU lacks %s", wsk_isa_name(isa));
+  if (wsk_isas_supported() & WSK_ISA_BIT(isa))
+    snprintf(why, sizeof why, "%s is above the WSK_ISA cap", wsk_isa_name(isa));
+  else
+    snprintf(why, sizeof why, "this CPU lacks %s", wsk_isa_name(isa));
   gb_skip(st, why);
   return 0;
 }
