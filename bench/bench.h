@@ -57,6 +57,10 @@ void wsk_machine_describe(wsk_machine *m);
  * shared by several cores are divided among the threads that share them. */
 size_t wsk_level_footprint(const wsk_machine *m, wsk_level l, int threads);
 
+/* The level a working set of `bytes` sits in: the smallest cache it fits in
+ * ("L1", "L2", "L3"), else "DRAM" (for cases of fixed model shapes). */
+const char *wsk_level_of(const wsk_machine *m, double bytes);
+
 /* Number of buffers of `bytes` each to rotate through so that a case at
  * `level` really reads from that level (1 except for DRAM, where the buffers
  * together span at least 4x the L3). */

@@ -140,13 +140,6 @@ static void add_case(const eq_arg *base, const char *shape, const char *level, i
   }
 }
 
-static const char *level_of(const wsk_machine *m, double bytes) {
-  if (bytes <= (double)m->cache[0]) return "L1";
-  if (bytes <= (double)m->cache[1]) return "L2";
-  if (bytes <= (double)m->cache[2]) return "L3";
-  return "DRAM";
-}
-
 void wsk_bench_register_eqpool(const wsk_machine *m) {
   char shape[48];
   /* the pooled reductions over footprints: a 2-layer space k -> k -> k, C = 16 */
@@ -165,7 +158,7 @@ void wsk_bench_register_eqpool(const wsk_machine *m) {
   for (size_t ci = 0; ci < sizeof chans / sizeof chans[0]; ci++) {
     eq_arg a = {0, OP_FORWARD, 2, {64, 32, 10}, chans[ci][0], chans[ci][1], 1};
     snprintf(shape, sizeof shape, "64-32-10 c%lld>%lld", (long long)a.ci, (long long)a.co);
-    const char *lv = level_of(m, 4.0 * (double)(space(&a, a.ci) + space(&a, a.co)));
+    const char *lv = wsk_level_of(m, 4.0 * (double)(space(&a, a.ci) + space(&a, a.co)));
     for (int op = OP_POOL; op <= OP_INVARIANT; op++) {
       a.op = op;
       add_case(&a, shape, lv, 1);
@@ -173,7 +166,7 @@ void wsk_bench_register_eqpool(const wsk_machine *m) {
   }
   eq_arg w = {0, OP_FORWARD, 2, {256, 256, 256}, 16, 16, 1};
   snprintf(shape, sizeof shape, "256-256-256 c16>16");
-  const char *lv = level_of(m, 4.0 * (double)(space(&w, w.ci) + space(&w, w.co)));
+  const char *lv = wsk_level_of(m, 4.0 * (double)(space(&w, w.ci) + space(&w, w.co)));
   for (int op = OP_MIX; op <= OP_BACKWARD; op++) {
     w.op = op;
     add_case(&w, shape, lv, 1);

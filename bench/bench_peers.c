@@ -107,8 +107,7 @@ void wsk_bench_register_peers(const wsk_machine *m) {
     peer_arg g = {OP_SGEMM, 0, 1, mix[i][0], mix[i][2], mix[i][1]};
     snprintf(shape, sizeof shape, "%zux%zux%zu", g.m, g.k, g.n);
     const double bytes = 4.0 * (double)(g.m * g.k + g.k * g.n + 2 * g.m * g.n);
-    const char *lv = bytes <= (double)m->cache[1] ? "L2" : bytes <= (double)m->cache[2] ? "L3" : "DRAM";
-    if (bytes <= (double)m->cache[0]) lv = "L1";
-    add(&g, "openblas", "sgemm", shape, lv, 2.0 * (double)(g.m * g.n * g.k), bytes);
+    add(&g, "openblas", "sgemm", shape, wsk_level_of(m, bytes), 2.0 * (double)(g.m * g.n * g.k),
+        bytes);
   }
 }

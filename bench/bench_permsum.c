@@ -98,13 +98,6 @@ static void add_case(const wsk_machine *m, const ps_arg *base, const char *shape
 }
 
 /* the level a footprint of `bytes` sits in */
-static const char *level_of(const wsk_machine *m, size_t bytes) {
-  if (bytes <= m->cache[0]) return "L1";
-  if (bytes <= m->cache[1]) return "L2";
-  if (bytes <= m->cache[2]) return "L3";
-  return "DRAM";
-}
-
 void wsk_bench_register_permsum(const wsk_machine *m) {
   char shape[48];
   /* weight-matrix means over footprints, one thread and all cores */
@@ -135,7 +128,7 @@ void wsk_bench_register_permsum(const wsk_machine *m) {
   for (size_t s = 0; s < sizeof model / sizeof model[0]; s++) {
     ps_arg a = {0, OP_ROWS, model[s][0], model[s][1], 1, model[s][2], 1};
     snprintf(shape, sizeof shape, "%zux%zux%zu", a.n, a.m, a.c);
-    const char *lv = level_of(m, 4 * a.n * a.m * a.c);
+    const char *lv = wsk_level_of(m, 4 * a.n * a.m * a.c);
     for (int op = OP_ROWS; op <= OP_TOTAL; op++) {
       a.op = op;
       add_case(m, &a, shape, lv, 1);
@@ -160,5 +153,5 @@ void wsk_bench_register_permsum(const wsk_machine *m) {
   }
   ps_arg d = {0, OP_DIAG, 128, 128, 1, 16, 1};
   snprintf(shape, sizeof shape, "%zux%zux%zu", d.n, d.n, d.c);
-  add_case(m, &d, shape, level_of(m, 4 * d.n * d.n * d.c), 1);
+  add_case(m, &d, shape, wsk_level_of(m, 4 * d.n * d.n * d.c), 1);
 }

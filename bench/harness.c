@@ -44,6 +44,12 @@ const wsk_machine *wsk_bench_machine(void) {
   return &g_machine;
 }
 
+const char *wsk_level_of(const wsk_machine *m, double bytes) {
+  for (int l = 0; l < 3; l++)
+    if (bytes <= (double)m->cache[l]) return wsk_level_name((wsk_level)l);
+  return wsk_level_name(WSK_LEVEL_DRAM);
+}
+
 int wsk_bench_add(const wsk_bench_case *c, gb_fn fn, const void *arg, size_t arg_size) {
   if (g_ncases == g_capcases) {
     size_t cap = g_capcases ? 2 * g_capcases : 256;

@@ -6,17 +6,6 @@
 #define WSK_VEC16_AVX2_H
 #if !defined(__AVX2__) || !defined(__FMA__)
 #error "vec16-avx2.h needs -mavx2 -mfma"
-/* The halving tree down to c lanes (c = 1, 2, 4, 8 or 16): for h = 8, 4, ..
- * while h >= c, lanes q < h += lanes q + h. Lanes [0, c) of the result hold
- * the sums; the scalar twin is the same loop over an array. */
-static inline v16 v16_fold(v16 a, size_t c) {
-  if (c <= 8) a.lo = _mm256_add_ps(a.lo, a.hi);
-  if (c <= 4) a.lo = _mm256_add_ps(a.lo, _mm256_permute2f128_ps(a.lo, a.lo, 0x01));
-  if (c <= 2) a.lo = _mm256_add_ps(a.lo, _mm256_permute_ps(a.lo, 0x4E));
-  if (c <= 1) a.lo = _mm256_add_ps(a.lo, _mm256_permute_ps(a.lo, 0xB1));
-  return a;
-}
-
 #endif
 #include <immintrin.h>
 #include <stddef.h>

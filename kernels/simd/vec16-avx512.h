@@ -7,17 +7,6 @@
 #if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512DQ__) || \
     !defined(__AVX512VL__) || !defined(__FMA__)
 #error "vec16-avx512.h needs -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma"
-/* The halving tree down to c lanes (c = 1, 2, 4, 8 or 16): for h = 8, 4, ..
- * while h >= c, lanes q < h += lanes q + h. Lanes [0, c) of the result hold
- * the sums; the scalar twin is the same loop over an array. */
-static inline v16 v16_fold(v16 a, size_t c) {
-  if (c <= 8) a = _mm512_add_ps(a, _mm512_shuffle_f32x4(a, a, 0x0E)); /* lanes 8-15 -> 0-7 */
-  if (c <= 4) a = _mm512_add_ps(a, _mm512_shuffle_f32x4(a, a, 0x01)); /* lanes 4-7 -> 0-3 */
-  if (c <= 2) a = _mm512_add_ps(a, _mm512_permute_ps(a, 0x4E));       /* lanes 2,3 -> 0,1 */
-  if (c <= 1) a = _mm512_add_ps(a, _mm512_permute_ps(a, 0xB1));       /* lane 1 -> 0 */
-  return a;
-}
-
 #endif
 #include <immintrin.h>
 #include <stddef.h>

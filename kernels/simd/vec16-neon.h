@@ -7,20 +7,6 @@
 #define WSK_VEC16_NEON_H
 #if !defined(__aarch64__)
 #error "vec16-neon.h is for AArch64 (Advanced SIMD)"
-/* The halving tree down to c lanes (c = 1, 2, 4, 8 or 16): for h = 8, 4, ..
- * while h >= c, lanes q < h += lanes q + h. Lanes [0, c) of the result hold
- * the sums; the scalar twin is the same loop over an array. */
-static inline v16 v16_fold(v16 a, size_t c) {
-  if (c <= 8) {
-    a.q[0] = vaddq_f32(a.q[0], a.q[2]);
-    a.q[1] = vaddq_f32(a.q[1], a.q[3]);
-  }
-  if (c <= 4) a.q[0] = vaddq_f32(a.q[0], a.q[1]);
-  if (c <= 2) a.q[0] = vaddq_f32(a.q[0], vcombine_f32(vget_high_f32(a.q[0]), vget_low_f32(a.q[0])));
-  if (c <= 1) a.q[0] = vaddq_f32(a.q[0], vrev64q_f32(a.q[0]));
-  return a;
-}
-
 #endif
 #include <arm_neon.h>
 #include <stddef.h>
