@@ -7,8 +7,9 @@
  * Both kernels vectorize across independent outputs (the output channels o)
  * and keep each output's fmaf chain in its defined order (over i for mix,
  * over r for outer), so blocking never changes a bit:
- *  - mix: up to 64 outputs of one row in four v16 accumulators, the input
- *    value broadcast, the matrix row loaded;
+ *  - mix: tiles of rows x outputs (4 x 16, 2 x 32, 1 x 48, 1 x 64), the
+ *    input value broadcast, each loaded row of the matrix shared by the
+ *    tile's rows, so several chains are in flight even for 16 outputs;
  *  - outer: four rows i of g at once share each loaded row of d.
  * Tails of n use a partial load (unused lanes 0) and a masked store.
  */
@@ -33,49 +34,124 @@ static inline void EQ_FN(st)(float *p, v16 a, size_t w) {
     v16_store_part(p, a, w);
 }
 
+/* The start value of outputs [o, o + wb) of row r = j * nk + k of mix. */
+static inline v16 EQ_FN(start)(const float *u, const float *v, const float *yr, int accumulate,
+                               size_t r, size_t nk, size_t n, size_t o, size_t wb) {
+  const size_t j = r / nk, k = r % nk;
+  if (accumulate) return EQ_FN(ld)(yr + o, wb);
+  if (u && v) return v16_add(EQ_FN(ld)(u + j * n + o, wb), EQ_FN(ld)(v + k * n + o, wb));
+  if (u) return EQ_FN(ld)(u + j * n + o, wb);
+  if (v) return EQ_FN(ld)(v + k * n + o, wb);
+  return v16_set1(0.0f);
+}
+
+/* A tile of NR rows x NV v16 of outputs starting at column o (width w <= 16 NV):
+ * NR * NV independent fmaf chains over i, each loaded row of m shared by the
+ * NR rows. The tile shape only sets how many chains run side by side. */
+#define EQ_MIX_TILE(NR, NV)                                                                  \
+  static inline void EQ_FN(mix_tile_##NR##x##NV)(                                            \
+      size_t r0, size_t nk, size_t kdim, size_t n, const float *x, size_t ldx,               \
+      const float *m, const float *u, const float *v, int accumulate, float *y, size_t ldy, \
+      size_t o, size_t w) {                                                                  \
+    v16 acc[NR][NV];                                                                         \
+    for (int t = 0; t < NR; t++)                                                             \
+      for (int b = 0; b < NV; b++)                                                           \
+        acc[t][b] = EQ_FN(start)(u, v, y + (r0 + t) * ldy, accumulate, r0 + t, nk, n,        \
+                                 o + 16 * (size_t)b, w - 16 * (size_t)b);                    \
+    for (size_t i = 0; i < kdim; i++) {                                                      \
+      v16 mr[NV];                                                                            \
+      for (int b = 0; b < NV; b++) mr[b] = EQ_FN(ld)(m + i * n + o + 16 * b, w - 16 * b);    \
+      for (int t = 0; t < NR; t++) {                                                         \
+        const v16 xi = v16_set1(x[(r0 + t) * ldx + i]);                                      \
+        for (int b = 0; b < NV; b++) acc[t][b] = v16_fma(xi, mr[b], acc[t][b]);              \
+      }                                                                                      \
+    }                                                                                        \
+    for (int t = 0; t < NR; t++)                                                             \
+      for (int b = 0; b < NV; b++)                                                           \
+        EQ_FN(st)(y + (r0 + t) * ldy + o + 16 * b, acc[t][b], w - 16 * b);                   \
+  }
+EQ_MIX_TILE(4, 1)
+EQ_MIX_TILE(1, 1)
+EQ_MIX_TILE(2, 2)
+EQ_MIX_TILE(1, 2)
+EQ_MIX_TILE(1, 3)
+EQ_MIX_TILE(1, 4)
+
+/* Few outputs (n <= 8): vectorize across 16 rows instead. A 16 x 64 block
+ * of x is transposed on the stack so that lane t holds row r0 + t; output o
+ * of the 16 rows is one v16 chain over i, the matrix entry broadcast. */
+enum { EQ_NARROW = 8, EQ_ICHUNK = 64 };
+static void EQ_FN(mix_rows16)(size_t r0, size_t nr, size_t nk, size_t kdim, size_t n,
+                              const float *x, size_t ldx, const float *m, const float *u,
+                              const float *v, int accumulate, float *y, size_t ldy) {
+  float buf[EQ_ICHUNK][16], st[EQ_NARROW][16];
+  v16 acc[EQ_NARROW];
+  for (size_t o = 0; o < n; o++) {
+    for (size_t t = 0; t < 16; t++) {
+      const size_t r = r0 + (t < nr ? t : 0), j = r / nk, k = r % nk;
+      float a = 0.0f;
+      if (accumulate)
+        a = y[r * ldy + o];
+      else if (u && v)
+        a = u[j * n + o] + v[k * n + o];
+      else if (u)
+        a = u[j * n + o];
+      else if (v)
+        a = v[k * n + o];
+      st[o][t] = a;
+    }
+    acc[o] = v16_loadu(st[o]);
+  }
+  for (size_t i0 = 0; i0 < kdim; i0 += EQ_ICHUNK) {
+    const size_t ni = kdim - i0 < EQ_ICHUNK ? kdim - i0 : EQ_ICHUNK;
+    for (size_t t = 0; t < 16; t++) {
+      const float *xr = x + (r0 + (t < nr ? t : 0)) * ldx + i0;
+      for (size_t i = 0; i < ni; i++) buf[i][t] = xr[i];
+    }
+    for (size_t i = 0; i < ni; i++) {
+      const v16 xi = v16_loadu(buf[i]);
+      const float *mr = m + (i0 + i) * n;
+      for (size_t o = 0; o < n; o++) acc[o] = v16_fma(xi, v16_set1(mr[o]), acc[o]);
+    }
+  }
+  for (size_t o = 0; o < n; o++) {
+    v16_storeu(st[o], acc[o]);
+    for (size_t t = 0; t < nr; t++) y[(r0 + t) * ldy + o] = st[o][t];
+  }
+}
+
 static void EQ_FN(mix)(size_t nj, size_t nk, size_t kdim, size_t n, const float *x, size_t ldx,
                        const float *m, const float *u, const float *v, int accumulate, float *y,
                        size_t ldy) {
-  for (size_t j = 0; j < nj; j++) {
-    for (size_t k = 0; k < nk; k++) {
-      const float *xr = x + (j * nk + k) * ldx;
-      float *yr = y + (j * nk + k) * ldy;
-      for (size_t o0 = 0; o0 < n; o0 += 64) {
-        const size_t w = n - o0 < 64 ? n - o0 : 64;
-        const size_t nv = (w + 15) / 16;
-        v16 acc[4];
-        for (size_t b = 0; b < nv; b++) {
-          const size_t o = o0 + 16 * b, wb = w - 16 * b;
-          if (accumulate)
-            acc[b] = EQ_FN(ld)(yr + o, wb);
-          else if (u && v)
-            acc[b] = v16_add(EQ_FN(ld)(u + j * n + o, wb), EQ_FN(ld)(v + k * n + o, wb));
-          else if (u)
-            acc[b] = EQ_FN(ld)(u + j * n + o, wb);
-          else if (v)
-            acc[b] = EQ_FN(ld)(v + k * n + o, wb);
-          else
-            acc[b] = v16_set1(0.0f);
-        }
-        if (nv == 4 && w == 64) {
-          for (size_t i = 0; i < kdim; i++) {
-            const v16 xi = v16_set1(xr[i]);
-            const float *mr = m + i * n + o0;
-            acc[0] = v16_fma(xi, v16_loadu(mr), acc[0]);
-            acc[1] = v16_fma(xi, v16_loadu(mr + 16), acc[1]);
-            acc[2] = v16_fma(xi, v16_loadu(mr + 32), acc[2]);
-            acc[3] = v16_fma(xi, v16_loadu(mr + 48), acc[3]);
-          }
-        } else {
-          for (size_t i = 0; i < kdim; i++) {
-            const v16 xi = v16_set1(xr[i]);
-            const float *mr = m + i * n + o0;
-            for (size_t b = 0; b < nv; b++)
-              acc[b] = v16_fma(xi, EQ_FN(ld)(mr + 16 * b, w - 16 * b), acc[b]);
-          }
-        }
-        for (size_t b = 0; b < nv; b++) EQ_FN(st)(yr + o0 + 16 * b, acc[b], w - 16 * b);
-      }
+  const size_t rows = nj * nk;
+  if (n <= EQ_NARROW) {
+    for (size_t r = 0; r < rows; r += 16)
+      EQ_FN(mix_rows16)(r, rows - r < 16 ? rows - r : 16, nk, kdim, n, x, ldx, m, u, v,
+                        accumulate, y, ldy);
+    return;
+  }
+  /* blocks of up to 64 outputs; the block's slice of m stays in cache while
+   * every row passes */
+  for (size_t o = 0; o < n; o += 64) {
+    const size_t w = n - o < 64 ? n - o : 64;
+    const size_t nv = (w + 15) / 16;
+    size_t r = 0;
+    if (nv == 1) {
+      for (; r + 4 <= rows; r += 4)
+        EQ_FN(mix_tile_4x1)(r, nk, kdim, n, x, ldx, m, u, v, accumulate, y, ldy, o, w);
+      for (; r < rows; r++)
+        EQ_FN(mix_tile_1x1)(r, nk, kdim, n, x, ldx, m, u, v, accumulate, y, ldy, o, w);
+    } else if (nv == 2) {
+      for (; r + 2 <= rows; r += 2)
+        EQ_FN(mix_tile_2x2)(r, nk, kdim, n, x, ldx, m, u, v, accumulate, y, ldy, o, w);
+      for (; r < rows; r++)
+        EQ_FN(mix_tile_1x2)(r, nk, kdim, n, x, ldx, m, u, v, accumulate, y, ldy, o, w);
+    } else if (nv == 3) {
+      for (; r < rows; r++)
+        EQ_FN(mix_tile_1x3)(r, nk, kdim, n, x, ldx, m, u, v, accumulate, y, ldy, o, w);
+    } else {
+      for (; r < rows; r++)
+        EQ_FN(mix_tile_1x4)(r, nk, kdim, n, x, ldx, m, u, v, accumulate, y, ldy, o, w);
     }
   }
 }
