@@ -102,6 +102,12 @@ static const wsk_candidate permsum_candidates[] = {
 static const wsk_candidate eqpool_candidates[] = {
 #include "kernels/eqpool/eqpool.inc"
 };
+static const wsk_candidate gemm_candidates[] = {
+#include "kernels/gemm/gemm.inc"
+};
+static const wsk_candidate eltwise_candidates[] = {
+#include "kernels/eltwise/eltwise.inc"
+};
 #undef WSK_IMPL
 
 typedef struct wsk_family_desc {
@@ -111,10 +117,12 @@ typedef struct wsk_family_desc {
 } wsk_family_desc;
 
 #define WSK_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
-_Static_assert(WSK_FAMILY_COUNT == 2, "a new wsk_family needs its row in families[]");
+_Static_assert(WSK_FAMILY_COUNT == 4, "a new wsk_family needs its row in families[]");
 static const wsk_family_desc families[WSK_FAMILY_COUNT] = {
     [WSK_FAMILY_PERMSUM] = {"permsum", permsum_candidates, WSK_COUNTOF(permsum_candidates)},
     [WSK_FAMILY_EQPOOL] = {"eqpool", eqpool_candidates, WSK_COUNTOF(eqpool_candidates)},
+    [WSK_FAMILY_GEMM] = {"gemm", gemm_candidates, WSK_COUNTOF(gemm_candidates)},
+    [WSK_FAMILY_ELTWISE] = {"eltwise", eltwise_candidates, WSK_COUNTOF(eltwise_candidates)},
 };
 
 const char *wsk_family_name(wsk_family f) {
@@ -293,6 +301,16 @@ const wsk_permsum_ukernels *wsk__permsum_table(void) {
 const wsk_eqpool_ukernels *wsk__eqpool_table(void) {
   ensure_init();
   return atomic_load_explicit(&g_table[WSK_FAMILY_EQPOOL], memory_order_acquire);
+}
+
+const wsk_gemm_ukernels *wsk__gemm_table(void) {
+  ensure_init();
+  return atomic_load_explicit(&g_table[WSK_FAMILY_GEMM], memory_order_acquire);
+}
+
+const wsk_eltwise_ukernels *wsk__eltwise_table(void) {
+  ensure_init();
+  return atomic_load_explicit(&g_table[WSK_FAMILY_ELTWISE], memory_order_acquire);
 }
 
 wsk_status wsk_set_isa(wsk_isa isa) {

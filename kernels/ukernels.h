@@ -13,6 +13,7 @@
 
 #include "wsk/dispatch.h"
 #include "wsk/eqpool.h"
+#include "wsk/gemm.h"
 #include "wsk/permsum.h"
 #include "wsk_build.h"
 
@@ -104,6 +105,44 @@ typedef struct wsk_eqpool_ukernels {
                 size_t ldd, float *g);
 } wsk_eqpool_ukernels;
 
+/* ---- gemm ----------------------------------------------------------------
+ *
+ * The driver (kernels/gemm/gemm.c) packs A into micro-panels ap[kc][mr] and
+ * B into bp[kc][nr] (zero-padded to mr and nr) and calls the micro-kernel
+ * once per tile and block of k. The contract of an element (i, j):
+ *   acc = +0.0f; for p = 0 .. k-1 in order: acc = fmaf(A[i][p], B[p][j], acc)
+ * where a block of k continues from the partial sum stored in t (exact: a
+ * float stored and reloaded), and after the last block
+ *   r = alpha * acc; if (beta != 0) r = fmaf(beta, C[i][j], r);
+ *   if (bias) r = r + bias[j]; if (relu) r = r > 0 ? r : 0 (NaN stays NaN);
+ * then GELU or tanh, when asked, by the eltwise family on the finished rows. */
+typedef struct wsk_gemm_epilogue {
+  float alpha, beta;
+  const float *bias; /* indexed by the tile's first column j0 + jj, or NULL */
+  int relu;
+} wsk_gemm_epilogue;
+
+typedef struct wsk_gemm_ukernels {
+  wsk_isa isa;
+  size_t mr, nr; /* register tile */
+  /* tile rows mr_eff <= mr, cols nr_eff <= nr:
+   * first: partial sums start at +0.0f, else from t[ii*ldt + jj];
+   * last: the epilogue writes c[ii*ldc + jj] (bias at column j0 + jj), else
+   * the partial sums go to t. t may equal c when beta == 0. */
+  void (*kernel)(size_t kc, const float *ap, const float *bp, size_t mr_eff, size_t nr_eff,
+                 float *t, size_t ldt, int first, int last, const wsk_gemm_epilogue *ep,
+                 float *c, size_t ldc, size_t j0);
+} wsk_gemm_ukernels;
+
+#include "eltwise/eltwise-ukernels.h"
+
+/* The gemm driver on given tiers' tables (wsk_gemm passes the dispatched
+ * ones; tests and benchmarks name a tier). Arguments already checked. */
+wsk_status wsk__gemm_with(const wsk_gemm_ukernels *gk, const wsk_eltwise_ukernels *ek, int ta,
+                          int tb, size_t m, size_t n, size_t k, float alpha, const float *a,
+                          size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc,
+                          const float *bias, int act);
+
 /* The eqpool layer on given tiers' tables (the public functions pass the
  * dispatched ones; tests and benchmarks name a tier). */
 wsk_status wsk__eqpool_forward_with(const wsk_permsum_ukernels *ps, const wsk_eqpool_ukernels *eq,
@@ -123,7 +162,9 @@ wsk_status wsk__eqpool_invariant_with(const wsk_permsum_ukernels *ps, const wsk_
 /* Tables of every tier compiled in (declared by the .inc lists). */
 #define WSK_IMPL(family, isa_suffix, isa_enum) \
   extern const wsk_##family##_ukernels wsk_##family##_ukernels__##isa_suffix;
+#include "eltwise/eltwise.inc"
 #include "eqpool/eqpool.inc"
+#include "gemm/gemm.inc"
 #include "permsum/permsum.inc"
 #undef WSK_IMPL
 
@@ -135,6 +176,8 @@ wsk_status wsk__dispatch_ready(void);
  * wsk__dispatch_ready()). */
 const wsk_permsum_ukernels *wsk__permsum_table(void);
 const wsk_eqpool_ukernels *wsk__eqpool_table(void);
+const wsk_gemm_ukernels *wsk__gemm_table(void);
+const wsk_eltwise_ukernels *wsk__eltwise_table(void);
 
 #ifdef __cplusplus
 }

@@ -46,7 +46,9 @@ wsk_status wsk_isa_parse(const char *name, wsk_isa *out);
 typedef enum wsk_family {
   WSK_FAMILY_PERMSUM = 0,
   WSK_FAMILY_EQPOOL = 1,
-  WSK_FAMILY_COUNT = 2
+  WSK_FAMILY_GEMM = 2,
+  WSK_FAMILY_ELTWISE = 3,
+  WSK_FAMILY_COUNT = 4
 } wsk_family;
 
 const char *wsk_family_name(wsk_family f);

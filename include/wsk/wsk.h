@@ -6,6 +6,7 @@
 #include "wsk/dispatch.h"
 #include "wsk/permsum.h"
 #include "wsk/eqpool.h"
+#include "wsk/gemm.h"
 
 #define WSK_VERSION_MAJOR 0
 #define WSK_VERSION_MINOR 1
