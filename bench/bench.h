@@ -119,6 +119,7 @@ const wsk_machine *wsk_bench_machine(void);
 void wsk_bench_register_permsum(const wsk_machine *m);
 void wsk_bench_register_eqpool(const wsk_machine *m);
 void wsk_bench_register_peers(const wsk_machine *m);
+void wsk_bench_register_gemm(const wsk_machine *m);
 
 /* Aligned buffers for benchmarks (64-byte aligned, filled with small
  * deterministic values); NULL on failure. */

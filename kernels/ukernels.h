@@ -107,9 +107,11 @@ typedef struct wsk_eqpool_ukernels {
 
 /* ---- gemm ----------------------------------------------------------------
  *
- * The driver (kernels/gemm/gemm.c) packs A into micro-panels ap[kc][mr] and
- * B into bp[kc][nr] (zero-padded to mr and nr) and calls the micro-kernel
- * once per tile and block of k. The contract of an element (i, j):
+ * The driver (kernels/gemm/gemm.c) packs B into micro-panels bp[kc][nr]
+ * (zero-padded to nr) and hands the micro-kernel A where it lies: element
+ * (ii, p) of the tile's rows at a[ii*rsa + p*csa] (rows past mr_eff are
+ * never read). It calls the micro-kernel once per tile and block of k. The
+ * contract of an element (i, j):
  *   acc = +0.0f; for p = 0 .. k-1 in order: acc = fmaf(A[i][p], B[p][j], acc)
  * where a block of k continues from the partial sum stored in t (exact: a
  * float stored and reloaded), and after the last block
@@ -129,9 +131,9 @@ typedef struct wsk_gemm_ukernels {
    * first: partial sums start at +0.0f, else from t[ii*ldt + jj];
    * last: the epilogue writes c[ii*ldc + jj] (bias at column j0 + jj), else
    * the partial sums go to t. t may equal c when beta == 0. */
-  void (*kernel)(size_t kc, const float *ap, const float *bp, size_t mr_eff, size_t nr_eff,
-                 float *t, size_t ldt, int first, int last, const wsk_gemm_epilogue *ep,
-                 float *c, size_t ldc, size_t j0);
+  void (*kernel)(size_t kc, const float *a, size_t rsa, size_t csa, const float *bp,
+                 size_t mr_eff, size_t nr_eff, float *t, size_t ldt, int first, int last,
+                 const wsk_gemm_epilogue *ep, float *c, size_t ldc, size_t j0);
 } wsk_gemm_ukernels;
 
 #include "eltwise/eltwise-ukernels.h"

@@ -1,7 +1,7 @@
 /* kernels/gemm/gemm.c — the public entry point of the gemm family: argument
  * checks, and the blocked driver in the manner of BLIS (loops over blocks of
- * n, k and m; A and B packed into zero-padded micro-panels; the tier's
- * micro-kernel per register tile). Built with baseline flags: it only moves
+ * n, k and m; B packed into zero-padded micro-panels, A read where it lies;
+ * the tier's micro-kernel per register tile). Built with baseline flags: it only moves
  * data. Every element's k loop runs in order across the k blocks (a block
  * continues from the stored partial sum), so the blocking never changes a
  * bit (wsk/gemm.h). */
@@ -13,25 +13,10 @@
 #include "kernels/ukernels.h"
 
 enum { GEMM_KC = 256, GEMM_MC_TILES = 12, GEMM_NC = 1024 };
+/* packed B panels up to this many floats live on the stack (small problems
+ * then allocate nothing) */
+enum { GEMM_SMALL_FLOATS = 16384 };
 
-/* A[i][p] of op(A) */
-static inline float a_at(const float *a, size_t lda, int ta, size_t i, size_t p) {
-  return ta ? a[p * lda + i] : a[i * lda + p];
-}
-
-/* rows [i0, i0+mc) x k-range [p0, p0+kc) of op(A) into panels of mr rows:
- * ap[panel][p][ii], rows past the end zero */
-static void pack_a(const float *a, size_t lda, int ta, size_t i0, size_t mc, size_t p0, size_t kc,
-                   size_t mr, float *ap) {
-  for (size_t ir = 0; ir < mc; ir += mr) {
-    float *panel = ap + (ir / mr) * kc * mr;
-    const size_t rows = mc - ir < mr ? mc - ir : mr;
-    for (size_t p = 0; p < kc; p++) {
-      for (size_t ii = 0; ii < rows; ii++) panel[p * mr + ii] = a_at(a, lda, ta, i0 + ir + ii, p0 + p);
-      for (size_t ii = rows; ii < mr; ii++) panel[p * mr + ii] = 0.0f;
-    }
-  }
-}
 
 /* k-range [p0, p0+kc) x columns [j0, j0+nc) of op(B) into panels of nr
  * columns: bp[panel][p][jj], columns past the end zero */
@@ -62,18 +47,18 @@ wsk_status wsk__gemm_with(const wsk_gemm_ukernels *gk, const wsk_eltwise_ukernel
   /* partial sums of several k blocks go to C itself unless C's old values are
    * still needed at the end (beta != 0): then to a workspace */
   const int use_w = beta != 0.0f && k > GEMM_KC;
-  const size_t ap_floats = ((mc_max + mr - 1) / mr) * mr * kc_max;
   const size_t bp_floats = ((nc_max + nr - 1) / nr) * nr * kc_max;
-  float *ap = NULL, *bp = NULL, *w = NULL;
-  if (posix_memalign((void **)&ap, 64, ap_floats * sizeof(float)) != 0) ap = NULL;
-  if (posix_memalign((void **)&bp, 64, bp_floats * sizeof(float)) != 0) bp = NULL;
+  _Alignas(64) float small[GEMM_SMALL_FLOATS];
+  float *bp = bp_floats <= GEMM_SMALL_FLOATS ? small : NULL, *w = NULL;
+  if (!bp && posix_memalign((void **)&bp, 64, bp_floats * sizeof(float)) != 0) bp = NULL;
   if (use_w) w = malloc(m * n * sizeof(float));
-  if (!ap || !bp || (use_w && !w)) {
-    free(ap);
-    free(bp);
+  if (!bp || (use_w && !w)) {
+    if (bp != small) free(bp);
     free(w);
     return wsk__fail(WSK_ERR_NOMEM, "wsk_gemm: out of memory for the packed panels");
   }
+  /* A as it lies: element (i, p) at a[i*rsa + p*csa] */
+  const size_t rsa = ta ? 1 : lda, csa = ta ? lda : 1;
   float *t = use_w ? w : c;
   const size_t ldt = use_w ? n : ldc;
   const wsk_gemm_epilogue ep = {alpha, beta, bias, act == WSK_ACT_RELU};
@@ -85,13 +70,12 @@ wsk_status wsk__gemm_with(const wsk_gemm_ukernels *gk, const wsk_eltwise_ukernel
       pack_b(b, ldb, tb, p0, kc, j0, nc, nr, bp);
       for (size_t i0 = 0; i0 < m; i0 += mc_max) {
         const size_t mc = m - i0 < mc_max ? m - i0 : mc_max;
-        pack_a(a, lda, ta, i0, mc, p0, kc, mr, ap);
         for (size_t jr = 0; jr < nc; jr += nr) {
           const size_t nre = nc - jr < nr ? nc - jr : nr;
           for (size_t ir = 0; ir < mc; ir += mr) {
             const size_t mre = mc - ir < mr ? mc - ir : mr;
             const size_t i = i0 + ir, j = j0 + jr;
-            gk->kernel(kc, ap + (ir / mr) * kc * mr, bp + (jr / nr) * kc * nr, mre, nre,
+            gk->kernel(kc, a + i * rsa + p0 * csa, rsa, csa, bp + (jr / nr) * kc * nr, mre, nre,
                        t + i * ldt + j, ldt, first, last, &ep, c + i * ldc + j, ldc, j);
           }
         }
@@ -106,8 +90,7 @@ wsk_status wsk__gemm_with(const wsk_gemm_ukernels *gk, const wsk_eltwise_ukernel
       }
     }
   }
-  free(ap);
-  free(bp);
+  if (bp != small) free(bp);
   free(w);
   return WSK_OK;
 }

@@ -7,9 +7,11 @@
  * register tile), GEMM_NV (v16 per tile row: the tile is GEMM_MR x 16
  * GEMM_NV) and gm_relu(v16). The tile's GEMM_MR * GEMM_NV accumulators are
  * independent fmaf chains over k, each loaded v16 of the packed B panel
- * serving GEMM_MR broadcasts of the packed A panel. Packed panels are padded
- * with zeros, so the tile is always computed whole and only its valid part
- * (mr_eff x nr_eff) is loaded from and stored to memory.
+ * serving GEMM_MR broadcasts of A, read where it lies (row stride rsa,
+ * column stride csa: either layout of A needs no packing). The B panel is
+ * padded with zeros and missing rows of A repeat the last one, so the tile
+ * is always computed whole and only its valid part (mr_eff x nr_eff) is
+ * loaded from and stored to memory.
  */
 #include "kernels/ukernels.h"
 
@@ -34,9 +36,14 @@ static inline void GM_FN(st)(float *p, v16 a, size_t w) {
     v16_store_part(p, a, w);
 }
 
-static void GM_FN(kernel)(size_t kc, const float *ap, const float *bp, size_t mr_eff,
-                          size_t nr_eff, float *t, size_t ldt, int first, int last,
-                          const wsk_gemm_epilogue *ep, float *c, size_t ldc, size_t j0) {
+static void GM_FN(kernel)(size_t kc, const float *a, size_t rsa, size_t csa, const float *bp,
+                          size_t mr_eff, size_t nr_eff, float *t, size_t ldt, int first,
+                          int last, const wsk_gemm_epilogue *ep, float *c, size_t ldc,
+                          size_t j0) {
+  /* rows past mr_eff repeat the last row: computed, never stored */
+  const float *ar[GEMM_MR];
+  for (int i = 0; i < GEMM_MR; i++)
+    ar[i] = a + ((size_t)i < mr_eff ? (size_t)i : mr_eff - 1) * rsa;
   v16 acc[GEMM_MR][GEMM_NV];
   for (int i = 0; i < GEMM_MR; i++)
     for (int v = 0; v < GEMM_NV; v++) {
@@ -48,9 +55,8 @@ static void GM_FN(kernel)(size_t kc, const float *ap, const float *bp, size_t mr
   for (size_t p = 0; p < kc; p++) {
     v16 b[GEMM_NV];
     for (int v = 0; v < GEMM_NV; v++) b[v] = v16_loadu(bp + p * GM_NR + 16 * v);
-    const float *a = ap + p * GEMM_MR;
     for (int i = 0; i < GEMM_MR; i++) {
-      const v16 ai = v16_set1(a[i]);
+      const v16 ai = v16_set1(ar[i][p * csa]);
       for (int v = 0; v < GEMM_NV; v++) acc[i][v] = v16_fma(ai, b[v], acc[i][v]);
     }
   }
