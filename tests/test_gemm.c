@@ -239,6 +239,35 @@ static void test_semantics(void **state) {
   free(cs);
 }
 
+/* The same bits for 1, 2, 3 and 7 threads (tasks split m and n). */
+static void test_threads(void **state) {
+  (void)state;
+  tu_rng r = {26};
+  static const int counts[] = {1, 2, 3, 7};
+  for (int rep = 0; rep < 12; rep++) {
+    gcase g = random_case(&r, 300, 600, 300);
+    gdata d;
+    make(&r, &g, &d, 0);
+    float *ref = malloc(d.nc * sizeof(float)), *c = malloc(d.nc * sizeof(float));
+    for (size_t t = 0; t < sizeof counts / sizeof counts[0]; t++) {
+      assert_int_equal(wsk_threads_set_count(counts[t]), WSK_OK);
+      memcpy(c, d.c0, d.nc * sizeof(float));
+      assert_int_equal(wsk_gemm((wsk_trans)g.ta, (wsk_trans)g.tb, (int64_t)g.m, (int64_t)g.n,
+                                (int64_t)g.k, g.alpha, d.a, (int64_t)g.lda, d.b, (int64_t)g.ldb,
+                                g.beta, c, (int64_t)g.ldc, g.bias ? d.bias : NULL,
+                                (wsk_activation)g.act),
+                       WSK_OK);
+      if (t == 0)
+        memcpy(ref, c, d.nc * sizeof(float));
+      else
+        tu_assert_bits(ref, c, d.nc, "thread count");
+    }
+    free(ref);
+    free(c);
+    drop(&d);
+  }
+}
+
 static void test_digest(void **state) {
   (void)state;
   tu_rng r = {25};
@@ -300,7 +329,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tails),     cmocka_unit_test(test_k_blocks),
       cmocka_unit_test(test_random),    cmocka_unit_test(test_semantics),
-      cmocka_unit_test(test_digest),    cmocka_unit_test(test_bad_input),
+      cmocka_unit_test(test_threads),   cmocka_unit_test(test_digest),
+      cmocka_unit_test(test_bad_input),
   };
   printf("gemm implementations:");
   for (size_t t = 0; t < N_GEMM; t++) printf(" %s", gemm_impls[t].name);

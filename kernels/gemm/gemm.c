@@ -11,11 +11,14 @@
 
 #include "dispatch/error.h"
 #include "kernels/ukernels.h"
+#include "wsk/threads.h"
 
 enum { GEMM_KC = 256, GEMM_MC_TILES = 12, GEMM_NC = 1024 };
 /* packed B panels up to this many floats live on the stack (small problems
  * then allocate nothing) */
 enum { GEMM_SMALL_FLOATS = 16384 };
+/* column panels per task of the thread pool */
+enum { GEMM_COL_PANELS = 4 };
 
 
 /* k-range [p0, p0+kc) x columns [j0, j0+nc) of op(B) into panels of nr
@@ -35,6 +38,72 @@ static void pack_b(const float *b, size_t ldb, int tb, size_t p0, size_t kc, siz
       for (size_t jj = cols; jj < nr; jj++) dst[jj] = 0.0f;
     }
   }
+}
+
+/* Packing B, one column panel per task. */
+typedef struct pack_job {
+  const float *b;
+  size_t ldb;
+  int tb;
+  size_t p0, kc, j0, nc, nr;
+  float *bp;
+} pack_job;
+
+static void pack_task(void *ctx, size_t index, int thread) {
+  (void)thread;
+  const pack_job *p = ctx;
+  const size_t jr = index * p->nr, cols = p->nc - jr < p->nr ? p->nc - jr : p->nr;
+  pack_b(p->b, p->ldb, p->tb, p->p0, p->kc, p->j0 + jr, cols, p->nr,
+         p->bp + index * p->kc * p->nr);
+}
+
+/* One call's state, shared by the tasks of a block of n and k. */
+typedef struct gemm_job {
+  const wsk_gemm_ukernels *gk;
+  const wsk_eltwise_ukernels *ek;
+  const float *a;
+  size_t rsa, csa;
+  const float *bp;
+  float *t;
+  size_t ldt;
+  float *c;
+  size_t ldc;
+  const wsk_gemm_epilogue *ep;
+  int act;
+  size_t m;
+  size_t j0, nc, p0, kc, ncols;
+  int first, last;
+} gemm_job;
+
+/* Task `index` of a block: rows [i0, i0 + MC) x a group of GEMM_COL_PANELS
+ * column panels. Tasks write disjoint parts of C, and every element's k
+ * loop runs whole inside one task per block of k, so the thread count
+ * changes no bit. */
+static void gemm_task(void *ctx, size_t index, int thread) {
+  (void)thread;
+  const gemm_job *g = ctx;
+  const size_t mr = g->gk->mr, nr = g->gk->nr, mc_max = GEMM_MC_TILES * mr;
+  const size_t i0 = (index / g->ncols) * mc_max, c0 = (index % g->ncols) * GEMM_COL_PANELS * nr;
+  const size_t mc = g->m - i0 < mc_max ? g->m - i0 : mc_max;
+  const size_t cend = c0 + GEMM_COL_PANELS * nr < g->nc ? c0 + GEMM_COL_PANELS * nr : g->nc;
+  for (size_t jr = c0; jr < cend; jr += nr) {
+    const size_t nre = cend - jr < nr ? cend - jr : nr;
+    for (size_t ir = 0; ir < mc; ir += mr) {
+      const size_t mre = mc - ir < mr ? mc - ir : mr;
+      const size_t i = i0 + ir, j = g->j0 + jr;
+      g->gk->kernel(g->kc, g->a + i * g->rsa + g->p0 * g->csa, g->rsa, g->csa,
+                    g->bp + (jr / nr) * g->kc * nr, mre, nre, g->t + i * g->ldt + j, g->ldt,
+                    g->first, g->last, g->ep, g->c + i * g->ldc + j, g->ldc, j);
+    }
+  }
+  if (g->last && (g->act == WSK_ACT_GELU || g->act == WSK_ACT_TANH))
+    for (size_t i = i0; i < i0 + mc; i++) {
+      float *row = g->c + i * g->ldc + g->j0 + c0;
+      if (g->act == WSK_ACT_GELU)
+        g->ek->gelu(cend - c0, row, row);
+      else
+        g->ek->tanh(cend - c0, row, row);
+    }
 }
 
 wsk_status wsk__gemm_with(const wsk_gemm_ukernels *gk, const wsk_eltwise_ukernels *ek, int ta,
@@ -62,37 +131,29 @@ wsk_status wsk__gemm_with(const wsk_gemm_ukernels *gk, const wsk_eltwise_ukernel
   float *t = use_w ? w : c;
   const size_t ldt = use_w ? n : ldc;
   const wsk_gemm_epilogue ep = {alpha, beta, bias, act == WSK_ACT_RELU};
-  for (size_t j0 = 0; j0 < n; j0 += GEMM_NC) {
+  gemm_job job = {gk, ek, a, rsa, csa, bp, t, ldt, c, ldc, &ep, act, m, 0, 0, 0, 0, 0, 0, 0};
+  wsk_status rc = WSK_OK;
+  for (size_t j0 = 0; j0 < n && rc == WSK_OK; j0 += GEMM_NC) {
     const size_t nc = n - j0 < GEMM_NC ? n - j0 : GEMM_NC;
-    for (size_t p0 = 0; p0 < k; p0 += GEMM_KC) {
+    for (size_t p0 = 0; p0 < k && rc == WSK_OK; p0 += GEMM_KC) {
       const size_t kc = k - p0 < GEMM_KC ? k - p0 : GEMM_KC;
-      const int first = p0 == 0, last = p0 + kc == k;
-      pack_b(b, ldb, tb, p0, kc, j0, nc, nr, bp);
-      for (size_t i0 = 0; i0 < m; i0 += mc_max) {
-        const size_t mc = m - i0 < mc_max ? m - i0 : mc_max;
-        for (size_t jr = 0; jr < nc; jr += nr) {
-          const size_t nre = nc - jr < nr ? nc - jr : nr;
-          for (size_t ir = 0; ir < mc; ir += mr) {
-            const size_t mre = mc - ir < mr ? mc - ir : mr;
-            const size_t i = i0 + ir, j = j0 + jr;
-            gk->kernel(kc, a + i * rsa + p0 * csa, rsa, csa, bp + (jr / nr) * kc * nr, mre, nre,
-                       t + i * ldt + j, ldt, first, last, &ep, c + i * ldc + j, ldc, j);
-          }
-        }
-        if (last && (act == WSK_ACT_GELU || act == WSK_ACT_TANH))
-          for (size_t i = i0; i < i0 + mc; i++) {
-            float *row = c + i * ldc + j0;
-            if (act == WSK_ACT_GELU)
-              ek->gelu(nc, row, row);
-            else
-              ek->tanh(nc, row, row);
-          }
-      }
+      const pack_job pj = {b, ldb, tb, p0, kc, j0, nc, nr, bp};
+      rc = wsk_parallel_for((nc + nr - 1) / nr, pack_task, (void *)&pj);
+      if (rc != WSK_OK) break;
+      job.j0 = j0;
+      job.nc = nc;
+      job.p0 = p0;
+      job.kc = kc;
+      job.first = p0 == 0;
+      job.last = p0 + kc == k;
+      job.ncols = (nc + GEMM_COL_PANELS * nr - 1) / (GEMM_COL_PANELS * nr);
+      const size_t nrows = (m + mc_max - 1) / mc_max;
+      rc = wsk_parallel_for(nrows * job.ncols, gemm_task, &job);
     }
   }
   if (bp != small) free(bp);
   free(w);
-  return WSK_OK;
+  return rc;
 }
 
 static int overlaps(const void *a, size_t abytes, const void *b, size_t bbytes) {
