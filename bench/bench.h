@@ -94,6 +94,8 @@ typedef struct wsk_bench_case {
   double bytes;     /* bytes moved to or from memory per call, on one thread */
   int fma;          /* 1: the FLOPs are fused multiply-adds, so the tier's FMA
                        peak bounds them; 0: adds or copies, bandwidth bound */
+  int pool;         /* threads of the library's pool one call uses (0 or 1:
+                       serial); > 1 compares with the all-core roofline */
 } wsk_bench_case;
 
 /* Registers a case: its Google Benchmark name is
@@ -120,6 +122,7 @@ void wsk_bench_register_permsum(const wsk_machine *m);
 void wsk_bench_register_eqpool(const wsk_machine *m);
 void wsk_bench_register_peers(const wsk_machine *m);
 void wsk_bench_register_gemm(const wsk_machine *m);
+void wsk_bench_register_eltwise(const wsk_machine *m);
 
 /* Aligned buffers for benchmarks (64-byte aligned, filled with small
  * deterministic values); NULL on failure. */

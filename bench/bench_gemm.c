@@ -3,12 +3,14 @@
  * square sizes 256, 512, 1024 and the model shapes M in {64, 512, 4096},
  * N, K in {32, 64, 128, 256}. FLOPs are 2 M N K; bytes the compulsory
  * traffic (A and B read, C written). The scalar tier runs only where it
- * takes under about a second per call. */
+ * takes under about a second per call. The cases run on one thread (the
+ * pool set to 1); "gemm-pool" runs 1024^3 on every core through the pool. */
 #include <stdio.h>
 #include <string.h>
 
 #include "bench.h"
 #include "impls.h"
+#include "wsk/threads.h"
 
 #if WSK_HAVE_OPENBLAS
 #include <cblas.h>
@@ -26,6 +28,7 @@ static const bench_impl gemm_eltwise_impls[] = {
 typedef struct gemm_arg {
   int impl; /* index into gemm_impls, or -1 for OpenBLAS */
   size_t m, n, k;
+  int pool; /* threads of the pool (and of OpenBLAS) */
 } gemm_arg;
 
 static void bm_gemm(gb_state *st, const void *argp) {
@@ -39,7 +42,7 @@ static void bm_gemm(gb_state *st, const void *argp) {
   }
   if (g->impl < 0) {
 #if WSK_HAVE_OPENBLAS
-    openblas_set_num_threads(1);
+    openblas_set_num_threads(g->pool);
     while (gb_keep_running(st)) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->m, (int)g->n, (int)g->k,
                   1.0f, a, (int)g->k, b, (int)g->n, 0.0f, c, (int)g->n);
@@ -52,6 +55,10 @@ static void bm_gemm(gb_state *st, const void *argp) {
   }
   const bench_impl *im = &gemm_impls[g->impl];
   if (!bench_impl_usable(st, im->isa)) return;
+  if (wsk_threads_set_count(g->pool) != WSK_OK) {
+    gb_skip(st, wsk_last_error());
+    return;
+  }
   const wsk_eltwise_ukernels *ek = gemm_eltwise_impls[0].table;
   for (size_t i = 0; i < sizeof gemm_eltwise_impls / sizeof gemm_eltwise_impls[0]; i++)
     if (gemm_eltwise_impls[i].isa == im->isa) ek = gemm_eltwise_impls[i].table;
@@ -60,9 +67,10 @@ static void bm_gemm(gb_state *st, const void *argp) {
                    NULL, WSK_ACT_NONE);
     gb_clobber_memory();
   }
+  wsk_threads_set_count(1);
 }
 
-static void add(const wsk_machine *m, size_t mm, size_t n, size_t k) {
+static void add(const wsk_machine *m, size_t mm, size_t n, size_t k, int pool) {
   char shape[48];
   snprintf(shape, sizeof shape, "%zux%zux%zu", mm, n, k);
   const double flops = 2.0 * (double)mm * (double)n * (double)k;
@@ -72,7 +80,7 @@ static void add(const wsk_machine *m, size_t mm, size_t n, size_t k) {
     if (i >= 0 && gemm_impls[i].isa == WSK_ISA_SCALAR && flops > 3e8) continue;
     wsk_bench_case c = {0};
     snprintf(c.family, sizeof c.family, "%s", i < 0 ? "peer" : "gemm");
-    snprintf(c.op, sizeof c.op, "%s", i < 0 ? "sgemm" : "gemm");
+    snprintf(c.op, sizeof c.op, "%s%s", i < 0 ? "sgemm" : "gemm", pool > 1 ? "-pool" : "");
     snprintf(c.isa, sizeof c.isa, "%s", i < 0 ? "openblas" : gemm_impls[i].name);
     snprintf(c.shape, sizeof c.shape, "%s", shape);
     snprintf(c.level, sizeof c.level, "%s", lv);
@@ -80,16 +88,19 @@ static void add(const wsk_machine *m, size_t mm, size_t n, size_t k) {
     c.flops = flops;
     c.bytes = bytes;
     c.fma = 1;
-    const gemm_arg g = {i, mm, n, k};
+    c.pool = pool;
+    const gemm_arg g = {i, mm, n, k, pool};
     wsk_bench_add(&c, bm_gemm, &g, sizeof g);
   }
 }
 
 void wsk_bench_register_gemm(const wsk_machine *m) {
   static const size_t square[] = {256, 512, 1024};
-  for (size_t i = 0; i < 3; i++) add(m, square[i], square[i], square[i]);
+  for (size_t i = 0; i < 3; i++) add(m, square[i], square[i], square[i], 1);
   static const size_t ms[] = {64, 512, 4096}, nk[] = {32, 64, 128, 256};
   for (size_t i = 0; i < 3; i++)
     for (size_t j = 0; j < 4; j++)
-      for (size_t l = 0; l < 4; l++) add(m, ms[i], nk[j], nk[l]);
+      for (size_t l = 0; l < 4; l++) add(m, ms[i], nk[j], nk[l], 1);
+  /* the same call on every core through the pool (OpenBLAS with as many) */
+  if (m->cores > 1) add(m, 1024, 1024, 1024, m->cores);
 }

@@ -13,6 +13,7 @@
 
 #include "bench.h"
 #include "wsk/wsk.h"
+#include "wsk/threads.h"
 
 typedef struct case_entry {
   wsk_bench_case c;
@@ -190,7 +191,7 @@ static void finish(wsk_bench_report *rep) {
     wsk_bench_result *r = &rep->results[i];
     r->bound = "";
     if (r->skipped || r->time_ns <= 0) continue;
-    const int multi = r->c.threads > 1;
+    const int multi = r->c.threads > 1 || r->c.pool > 1;
     int k = isa_index(r->c.isa);
     if (k < 0) k = (int)best; /* peers: the machine's best tier */
     const double peak = (multi ? rep->roof.fma_gflops_all : rep->roof.fma_gflops)[k];
@@ -211,6 +212,9 @@ int wsk_bench_run(int *argc, char **argv, int quiet, wsk_bench_report *rep) {
   memset(rep, 0, sizeof *rep);
   const wsk_machine *m = wsk_bench_machine();
   rep->machine = *m;
+  /* the pool first: it takes its cores from the CPUs the process may use,
+   * which binding this thread to core 0 would narrow */
+  if (wsk_threads_init() != WSK_OK) return -1;
   wsk_pin_thread(0);
   gb_initialize(argc, argv);
   wsk_roofline_register(m);
@@ -218,6 +222,7 @@ int wsk_bench_run(int *argc, char **argv, int quiet, wsk_bench_report *rep) {
   wsk_bench_register_eqpool(m);
   wsk_bench_register_peers(m);
   wsk_bench_register_gemm(m);
+  wsk_bench_register_eltwise(m);
   rep->count = g_ncases;
   rep->results = calloc(g_ncases ? g_ncases : 1, sizeof *rep->results);
   int *have = calloc(g_ncases ? g_ncases : 1, sizeof *have);
@@ -378,6 +383,7 @@ static cJSON *report_json(const wsk_bench_report *rep) {
     cJSON_AddStringToObject(o, "shape", r->c.shape);
     cJSON_AddStringToObject(o, "level", r->c.level);
     cJSON_AddNumberToObject(o, "threads", r->c.threads);
+    cJSON_AddNumberToObject(o, "pool_threads", r->c.pool > 1 ? r->c.pool : 1);
     cJSON_AddBoolToObject(o, "skipped", r->skipped);
     cJSON_AddStringToObject(o, "skip_reason", r->skipped ? r->skip_reason : "");
     if (!r->skipped) {

@@ -51,7 +51,10 @@ typedef void (*wsk_task_fn)(void *ctx, size_t index, int thread);
  * if it does not exist. WSK_ERR_ARG when WSK_NUM_THREADS is invalid (the pool
  * is then created only if wsk_threads_set_count() chose a size);
  * WSK_ERR_NOMEM when a thread or its memory could not be had. Optional: the
- * pool is created on first use anyway; programs call it to fail fast. */
+ * pool is created on first use anyway; programs call it to fail fast.
+ * The pool takes its cores from the CPUs the process may use when it is
+ * created: a program that binds its own thread to one core should create the
+ * pool first, or the workers see only that core. */
 wsk_status wsk_threads_init(void);
 
 /* The number of threads a wsk_parallel_for() uses, the caller included

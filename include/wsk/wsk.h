@@ -7,6 +7,7 @@
 #include "wsk/permsum.h"
 #include "wsk/eqpool.h"
 #include "wsk/gemm.h"
+#include "wsk/eltwise.h"
 #include "wsk/threads.h"
 
 #define WSK_VERSION_MAJOR 0

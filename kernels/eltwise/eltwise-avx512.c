@@ -1,24 +1,8 @@
-/* kernels/eltwise/eltwise-avx512.c — placeholder (being rewritten). */
-#include <sleef.h>
+/* kernels/eltwise/eltwise-avx512.c — the eltwise family on AVX-512: the body of
+ * kernels/simd/eltwise-body.h over the v16 of kernels/simd/vec16-avx512.h.
+ * Scalar twin (the definition of every result bit): eltwise-scalar.c. */
+#include "kernels/simd/vec16-avx512.h"
 
-#include "kernels/ukernels.h"
-
-static void relu__avx512(size_t n, const float *x, float *y) {
-  for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : (x[i] != x[i] ? x[i] : 0.0f);
-}
-static void gelu__avx512(size_t n, const float *x, float *y) {
-  for (size_t i = 0; i < n; i++) {
-    const float v = x[i];
-    y[i] = 0.5f * v * (1.0f + Sleef_finz_erff1_u10purecfma(v * 0.70710678118654752f));
-  }
-}
-static void tanh__avx512(size_t n, const float *x, float *y) {
-  for (size_t i = 0; i < n; i++) y[i] = Sleef_finz_tanhf1_u10purecfma(x[i]);
-}
-static void sigmoid__avx512(size_t n, const float *x, float *y) {
-  for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + Sleef_finz_expf1_u10purecfma(-x[i]));
-}
-
-const wsk_eltwise_ukernels wsk_eltwise_ukernels__avx512 = {
-    WSK_ISA_AVX512, relu__avx512, gelu__avx512, tanh__avx512, sigmoid__avx512,
-};
+#define WSK_BODY_ISA avx512
+#define WSK_BODY_ISA_ENUM WSK_ISA_AVX512
+#include "kernels/simd/eltwise-body.h"

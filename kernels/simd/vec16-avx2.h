@@ -67,4 +67,45 @@ static inline v16 v16_fold(v16 a, size_t c) {
   return a;
 }
 
+/* ---- added for the eltwise family (kernels/simd/eltwise-body.h) ---- */
+#include <sleef.h>
+
+static inline v16 v16_sub(v16 a, v16 b) {
+  return (v16){_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)};
+}
+static inline v16 v16_mul(v16 a, v16 b) {
+  return (v16){_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)};
+}
+static inline v16 v16_neg(v16 a) {
+  const __m256 s = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+  return (v16){_mm256_xor_ps(a.lo, s), _mm256_xor_ps(a.hi, s)};
+}
+/* b > a ? b : a per lane */
+static inline v16 v16_max(v16 a, v16 b) {
+  return (v16){_mm256_max_ps(b.lo, a.lo), _mm256_max_ps(b.hi, a.hi)};
+}
+static inline v16 v16_sel_lt(v16 a, v16 b, v16 t, v16 f) {
+  return (v16){_mm256_blendv_ps(f.lo, t.lo, _mm256_cmp_ps(a.lo, b.lo, _CMP_LT_OQ)),
+               _mm256_blendv_ps(f.hi, t.hi, _mm256_cmp_ps(a.hi, b.hi, _CMP_LT_OQ))};
+}
+static inline v16 v16_sel_le(v16 a, v16 b, v16 t, v16 f) {
+  return (v16){_mm256_blendv_ps(f.lo, t.lo, _mm256_cmp_ps(a.lo, b.lo, _CMP_LE_OQ)),
+               _mm256_blendv_ps(f.hi, t.hi, _mm256_cmp_ps(a.hi, b.hi, _CMP_LE_OQ))};
+}
+/* lanes [0, n) of a, the others of b; 0 < n < 16 */
+static inline v16 v16_keep(v16 a, size_t n, v16 b) {
+  return (v16){_mm256_blendv_ps(b.lo, a.lo, _mm256_castsi256_ps(v16__mask(n, 0))),
+               _mm256_blendv_ps(b.hi, a.hi, _mm256_castsi256_ps(v16__mask(n, 8)))};
+}
+static inline float v16_first(v16 a) { return _mm256_cvtss_f32(a.lo); }
+static inline v16 v16_exp(v16 a) {
+  return (v16){Sleef_finz_expf8_u10avx2(a.lo), Sleef_finz_expf8_u10avx2(a.hi)};
+}
+static inline v16 v16_tanh(v16 a) {
+  return (v16){Sleef_finz_tanhf8_u10avx2(a.lo), Sleef_finz_tanhf8_u10avx2(a.hi)};
+}
+static inline v16 v16_erfc(v16 a) {
+  return (v16){Sleef_finz_erfcf8_u15avx2(a.lo), Sleef_finz_erfcf8_u15avx2(a.hi)};
+}
+
 #endif

@@ -42,4 +42,36 @@ static inline v16 v16_fold(v16 a, size_t c) {
   return a;
 }
 
+/* ---- added for the eltwise family (kernels/simd/eltwise-body.h) ---- */
+#include <sleef.h>
+
+static inline v16 v16_sub(v16 a, v16 b) { return _mm512_sub_ps(a, b); }
+static inline v16 v16_mul(v16 a, v16 b) { return _mm512_mul_ps(a, b); }
+/* -a: the sign bit flipped (NaN included), as unary minus in C */
+static inline v16 v16_neg(v16 a) {
+  return _mm512_castsi512_ps(
+      _mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32((int)0x80000000u)));
+}
+/* b > a ? b : a per lane (a NaN b is ignored; a is kept on ties, so the
+ * sign of a zero result is a's) */
+static inline v16 v16_max(v16 a, v16 b) { return _mm512_max_ps(b, a); }
+/* a < b ? t : f and a <= b ? t : f per lane (ordered: NaN gives f) */
+static inline v16 v16_sel_lt(v16 a, v16 b, v16 t, v16 f) {
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), f, t);
+}
+static inline v16 v16_sel_le(v16 a, v16 b, v16 t, v16 f) {
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LE_OQ), f, t);
+}
+/* lanes [0, n) of a, the others of b; 0 < n < 16 */
+static inline v16 v16_keep(v16 a, size_t n, v16 b) {
+  return _mm512_mask_blend_ps((__mmask16)((1u << n) - 1u), b, a);
+}
+/* lane 0 */
+static inline float v16_first(v16 a) { return _mm512_cvtss_f32(a); }
+/* SLEEF's deterministic functions: the same bits as the 1-lane
+ * Sleef_finz_*f1_*purecfma of the scalar tier */
+static inline v16 v16_exp(v16 a) { return Sleef_finz_expf16_u10avx512f(a); }
+static inline v16 v16_tanh(v16 a) { return Sleef_finz_tanhf16_u10avx512f(a); }
+static inline v16 v16_erfc(v16 a) { return Sleef_finz_erfcf16_u15avx512f(a); }
+
 #endif

@@ -70,4 +70,43 @@ static inline v16 v16_fold(v16 a, size_t c) {
   return a;
 }
 
+/* ---- added for the eltwise family (kernels/simd/eltwise-body.h) ---- */
+#include <sleef.h>
+
+#define V16__MAP2(op, a, b) \
+  (v16){{op(a.q[0], b.q[0]), op(a.q[1], b.q[1]), op(a.q[2], b.q[2]), op(a.q[3], b.q[3])}}
+#define V16__MAP1(op, a) (v16){{op(a.q[0]), op(a.q[1]), op(a.q[2]), op(a.q[3])}}
+static inline v16 v16_sub(v16 a, v16 b) { return V16__MAP2(vsubq_f32, a, b); }
+static inline v16 v16_mul(v16 a, v16 b) { return V16__MAP2(vmulq_f32, a, b); }
+static inline v16 v16_neg(v16 a) { return V16__MAP1(vnegq_f32, a); }
+/* b > a ? b : a per lane (not vmaxq_f32, which propagates NaN and orders
+ * -0 < +0) */
+static inline float32x4_t v16__max4(float32x4_t a, float32x4_t b) {
+  return vbslq_f32(vcgtq_f32(b, a), b, a);
+}
+static inline v16 v16_max(v16 a, v16 b) { return V16__MAP2(v16__max4, a, b); }
+static inline v16 v16_sel_lt(v16 a, v16 b, v16 t, v16 f) {
+  v16 r;
+  for (int i = 0; i < 4; i++) r.q[i] = vbslq_f32(vcltq_f32(a.q[i], b.q[i]), t.q[i], f.q[i]);
+  return r;
+}
+static inline v16 v16_sel_le(v16 a, v16 b, v16 t, v16 f) {
+  v16 r;
+  for (int i = 0; i < 4; i++) r.q[i] = vbslq_f32(vcleq_f32(a.q[i], b.q[i]), t.q[i], f.q[i]);
+  return r;
+}
+/* lanes [0, n) of a, the others of b; 0 < n < 16 */
+static inline v16 v16_keep(v16 a, size_t n, v16 b) {
+  static const uint32_t idx[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+  const uint32x4_t nn = vdupq_n_u32((uint32_t)n);
+  v16 r;
+  for (int i = 0; i < 4; i++)
+    r.q[i] = vbslq_f32(vcltq_u32(vld1q_u32(idx + 4 * i), nn), a.q[i], b.q[i]);
+  return r;
+}
+static inline float v16_first(v16 a) { return vgetq_lane_f32(a.q[0], 0); }
+static inline v16 v16_exp(v16 a) { return V16__MAP1(Sleef_finz_expf4_u10advsimd, a); }
+static inline v16 v16_tanh(v16 a) { return V16__MAP1(Sleef_finz_tanhf4_u10advsimd, a); }
+static inline v16 v16_erfc(v16 a) { return V16__MAP1(Sleef_finz_erfcf4_u15advsimd, a); }
+
 #endif
