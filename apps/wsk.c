@@ -7,8 +7,9 @@
  * function, which may live in its own apps/cmd_<name>.c.
  *
  * Exit status: 0 success, 1 the command failed, 2 usage error or an invalid
- * environment (WSK_ISA). Before a command runs, wsk_dispatch_init() checks the
- * environment, so a bad WSK_ISA fails at once with the list of valid tiers;
+ * environment (WSK_ISA, WSK_NUM_THREADS). Before a command runs,
+ * wsk_dispatch_init() and wsk_threads_init() check the environment, so a bad
+ * WSK_ISA fails at once with the list of valid tiers;
  * `wsk <command> --help` still works then, to help fix it.
  */
 #include <stdio.h>
@@ -35,7 +36,10 @@ static const char env_help[] =
     "                 insensitive). Lower tiers remain allowed; a tier this\n"
     "                 machine or build lacks, or an unknown name, is an error.\n"
     "                 Unset or empty: the best tier available.\n"
-    "  WSK_VERBOSE=1  log each kernel family's choice of tier to stderr.\n";
+    "  WSK_VERBOSE=1  log each kernel family's choice of tier to stderr.\n"
+    "  WSK_NUM_THREADS=n\n"
+    "                 threads of the pool (1..1024; default: one per physical\n"
+    "                 core); an invalid value is an error.\n";
 
 /* ---- wsk info ---------------------------------------------------------------- */
 
@@ -189,7 +193,7 @@ int main(int argc, char **argv) {
     }
   }
 
-  if (wsk_dispatch_init() != WSK_OK) {
+  if (wsk_dispatch_init() != WSK_OK || wsk_threads_init() != WSK_OK) {
     fprintf(stderr, "wsk: %s\n", wsk_last_error());
     return 2;
   }

@@ -108,6 +108,15 @@ wsk_status wsk_info_print(FILE *out) {
 
   print_topology(out);
 
+  fprintf(out, "Threads\n");
+  if (wsk_threads_init() == WSK_OK) {
+    snprintf(buf, sizeof buf, "%d (WSK_NUM_THREADS)", wsk_threads_count());
+    row(out, "pool", buf);
+    row(out, "pinning", wsk_threads_pinning());
+  } else {
+    row(out, "pool", wsk_last_error());
+  }
+
   fprintf(out, "Kernels\n");
   for (int f = 0; f < WSK_FAMILY_COUNT; f++) {
     wsk_isa isa;
