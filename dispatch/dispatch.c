@@ -108,6 +108,9 @@ static const wsk_candidate gemm_candidates[] = {
 static const wsk_candidate eltwise_candidates[] = {
 #include "kernels/eltwise/eltwise.inc"
 };
+static const wsk_candidate optim_candidates[] = {
+#include "kernels/optim/optim.inc"
+};
 #undef WSK_IMPL
 
 typedef struct wsk_family_desc {
@@ -117,12 +120,13 @@ typedef struct wsk_family_desc {
 } wsk_family_desc;
 
 #define WSK_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
-_Static_assert(WSK_FAMILY_COUNT == 4, "a new wsk_family needs its row in families[]");
+_Static_assert(WSK_FAMILY_COUNT == 5, "a new wsk_family needs its row in families[]");
 static const wsk_family_desc families[WSK_FAMILY_COUNT] = {
     [WSK_FAMILY_PERMSUM] = {"permsum", permsum_candidates, WSK_COUNTOF(permsum_candidates)},
     [WSK_FAMILY_EQPOOL] = {"eqpool", eqpool_candidates, WSK_COUNTOF(eqpool_candidates)},
     [WSK_FAMILY_GEMM] = {"gemm", gemm_candidates, WSK_COUNTOF(gemm_candidates)},
     [WSK_FAMILY_ELTWISE] = {"eltwise", eltwise_candidates, WSK_COUNTOF(eltwise_candidates)},
+    [WSK_FAMILY_OPTIM] = {"optim", optim_candidates, WSK_COUNTOF(optim_candidates)},
 };
 
 const char *wsk_family_name(wsk_family f) {
@@ -311,6 +315,11 @@ const wsk_gemm_ukernels *wsk__gemm_table(void) {
 const wsk_eltwise_ukernels *wsk__eltwise_table(void) {
   ensure_init();
   return atomic_load_explicit(&g_table[WSK_FAMILY_ELTWISE], memory_order_acquire);
+}
+
+const wsk_optim_ukernels *wsk__optim_table(void) {
+  ensure_init();
+  return atomic_load_explicit(&g_table[WSK_FAMILY_OPTIM], memory_order_acquire);
 }
 
 wsk_status wsk_set_isa(wsk_isa isa) {

@@ -137,6 +137,7 @@ typedef struct wsk_gemm_ukernels {
 } wsk_gemm_ukernels;
 
 #include "eltwise/eltwise-ukernels.h"
+#include "optim/optim-ukernels.h"
 
 /* The gemm driver on given tiers' tables (wsk_gemm passes the dispatched
  * ones; tests and benchmarks name a tier). Arguments already checked. */
@@ -167,6 +168,7 @@ wsk_status wsk__eqpool_invariant_with(const wsk_permsum_ukernels *ps, const wsk_
 #include "eltwise/eltwise.inc"
 #include "eqpool/eqpool.inc"
 #include "gemm/gemm.inc"
+#include "optim/optim.inc"
 #include "permsum/permsum.inc"
 #undef WSK_IMPL
 
@@ -180,6 +182,7 @@ const wsk_permsum_ukernels *wsk__permsum_table(void);
 const wsk_eqpool_ukernels *wsk__eqpool_table(void);
 const wsk_gemm_ukernels *wsk__gemm_table(void);
 const wsk_eltwise_ukernels *wsk__eltwise_table(void);
+const wsk_optim_ukernels *wsk__optim_table(void);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 #include "wsk/eqpool.h"
 #include "wsk/gemm.h"
 #include "wsk/eltwise.h"
+#include "wsk/optim.h"
 #include "wsk/threads.h"
 
 #define WSK_VERSION_MAJOR 0

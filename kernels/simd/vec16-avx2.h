@@ -108,4 +108,9 @@ static inline v16 v16_erfc(v16 a) {
   return (v16){Sleef_finz_erfcf8_u15avx2(a.lo), Sleef_finz_erfcf8_u15avx2(a.hi)};
 }
 
+
+/* ---- added for the optim family (kernels/simd/optim-body.h) ---- */
+/* IEEE square root, correctly rounded (no estimate) */
+static inline v16 v16_sqrt(v16 a) { return (v16){_mm256_sqrt_ps(a.lo), _mm256_sqrt_ps(a.hi)}; }
+
 #endif

@@ -74,4 +74,9 @@ static inline v16 v16_exp(v16 a) { return Sleef_finz_expf16_u10avx512f(a); }
 static inline v16 v16_tanh(v16 a) { return Sleef_finz_tanhf16_u10avx512f(a); }
 static inline v16 v16_erfc(v16 a) { return Sleef_finz_erfcf16_u15avx512f(a); }
 
+
+/* ---- added for the optim family (kernels/simd/optim-body.h) ---- */
+/* IEEE square root, correctly rounded (no estimate) */
+static inline v16 v16_sqrt(v16 a) { return _mm512_sqrt_ps(a); }
+
 #endif

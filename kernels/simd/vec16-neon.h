@@ -109,4 +109,9 @@ static inline v16 v16_exp(v16 a) { return V16__MAP1(Sleef_finz_expf4_u10advsimd,
 static inline v16 v16_tanh(v16 a) { return V16__MAP1(Sleef_finz_tanhf4_u10advsimd, a); }
 static inline v16 v16_erfc(v16 a) { return V16__MAP1(Sleef_finz_erfcf4_u15advsimd, a); }
 
+
+/* ---- added for the optim family (kernels/simd/optim-body.h) ---- */
+/* IEEE square root, correctly rounded (no estimate) */
+static inline v16 v16_sqrt(v16 a) { return V16__MAP1(vsqrtq_f32, a); }
+
 #endif
