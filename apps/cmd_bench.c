@@ -31,7 +31,7 @@ void wsk_cmd_bench_usage(FILE *out) {
           "                      atomically; '-' for none\n"
           "  --min-time SEC      minimum time per measurement (default 0.05)\n"
           "  --repetitions N     repetitions per case; the table shows the median\n"
-          "                      (default 5)\n"
+          "                      (default 3)\n"
           "  --benchmark_...     any Google Benchmark flag, e.g. --benchmark_filter,\n"
           "                      --benchmark_min_time, --benchmark_repetitions\n"
           "\n"
@@ -46,7 +46,7 @@ static int starts(const char *s, const char *p) { return strncmp(s, p, strlen(p)
 int wsk_cmd_bench(int argc, char **argv) {
   const char *out = "wsk-bench.json";
   char *filter = NULL;
-  const char *min_time = "0.05", *reps = "5";
+  const char *min_time = "0.05", *reps = "3";
   /* Google Benchmark's argv: defaults first, so the user's flags override */
   char **gargv = calloc((size_t)argc + 8, sizeof *gargv);
   int gargc = 0;
