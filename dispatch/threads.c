@@ -22,15 +22,15 @@
  *
  * Waking up. A worker that finished a job spins a little (spin_limit
  * iterations of a pause instruction, a few microseconds) watching `gen`, then
- * sleeps on a condition variable. The caller broadcasts only when a worker
- * sleeps (`sleepers`, a Dekker-style handshake in sequentially consistent
- * atomics: the worker counts itself a sleeper and then re-reads `gen`, the
- * caller bumps `gen` and then reads `sleepers`, so one of them sees the
- * other). Waiting for the end works the same way with `pending` and
- * `waiting`. A back-to-back series of small jobs thus never enters the
- * kernel; an idle pool sleeps. When the pool has more threads than the
- * process has CPUs to run on, nobody spins (it would steal the CPU from a
- * thread that has work).
+ * sleeps on a condition variable. `gen` changes only under wake_mx, with a
+ * broadcast, and a worker re-reads it under wake_mx before it sleeps, so no
+ * wake-up is lost (a lock-free handshake here hung under qemu-aarch64).
+ * Waiting for the end works the same way: the worker that brings `pending`
+ * to 0 broadcasts under done_mx, which the caller holds from its last look at
+ * `pending` until it sleeps. A broadcast with nobody waiting does not enter
+ * the kernel, so a back-to-back series of small jobs stays cheap; an idle
+ * pool sleeps. When the pool has more threads than the process has CPUs to
+ * run on, nobody spins (it would steal the CPU from a thread that has work).
  *
  * Locking. `lock` guards the pool's existence (create, resize, shut down)
  * and is held by wsk_parallel_for() for the whole call, so calls from two user
@@ -175,11 +175,9 @@ static struct {
   size_t count;
   int stop; /* the job is "exit" */
   atomic_uint gen;      /* job number */
-  atomic_int sleepers;  /* workers asleep (or about to be) on wake_cv */
 
   /* ...and the line that the workers write and the caller watches. */
   _Alignas(64) atomic_int pending; /* workers still on the current job */
-  atomic_int waiting;   /* the caller is asleep (or about to be) on done_cv */
 
   _Alignas(64) char pad_; /* nothing else on pending's line */
   pthread_mutex_t wake_mx;
@@ -203,7 +201,9 @@ static void run_chunk(wsk_task_fn fn, void *ctx, size_t count, int n, int t) {
   for (size_t i = b; i < e; i++) fn(ctx, i, t);
 }
 
-/* Waits until gen differs from `seen`; returns the new value. */
+/* Waits until gen differs from `seen`; returns the new value. gen only
+ * changes under wake_mx, and a sleeper re-reads it under wake_mx before it
+ * sleeps, so a wake-up cannot be lost. */
 static unsigned wait_job(unsigned seen) {
   const int spins = g.spin_limit;
   for (int s = 0; s < spins; s++) {
@@ -212,27 +212,25 @@ static unsigned wait_job(unsigned seen) {
     cpu_relax();
   }
   pthread_mutex_lock(&g.wake_mx);
-  atomic_fetch_add(&g.sleepers, 1); /* seq_cst: before re-reading gen */
   unsigned now;
   while ((now = atomic_load(&g.gen)) == seen) pthread_cond_wait(&g.wake_cv, &g.wake_mx);
-  atomic_fetch_sub(&g.sleepers, 1);
   pthread_mutex_unlock(&g.wake_mx);
   return now;
 }
 
-/* Starts job gen+1 (its fields are written): wakes the sleeping workers. */
+/* Starts job gen+1 (its fields are written): wakes the workers. */
 static void post_job(void) {
-  atomic_fetch_add(&g.gen, 1); /* seq_cst: release the job, before reading sleepers */
-  if (atomic_load(&g.sleepers) > 0) {
-    pthread_mutex_lock(&g.wake_mx);
-    pthread_cond_broadcast(&g.wake_cv);
-    pthread_mutex_unlock(&g.wake_mx);
-  }
+  pthread_mutex_lock(&g.wake_mx);
+  atomic_fetch_add(&g.gen, 1); /* seq_cst: releases the job's fields */
+  pthread_cond_broadcast(&g.wake_cv);
+  pthread_mutex_unlock(&g.wake_mx);
 }
 
-/* A worker's part of the end of a job. */
+/* A worker's part of the end of a job: the last one wakes the caller, under
+ * done_mx, which the caller holds from its last look at pending until it
+ * sleeps. */
 static void finish_job(void) {
-  if (atomic_fetch_sub(&g.pending, 1) == 1 && atomic_load(&g.waiting)) {
+  if (atomic_fetch_sub(&g.pending, 1) == 1) {
     pthread_mutex_lock(&g.done_mx);
     pthread_cond_broadcast(&g.done_cv);
     pthread_mutex_unlock(&g.done_mx);
@@ -247,9 +245,7 @@ static void wait_done(void) {
     cpu_relax();
   }
   pthread_mutex_lock(&g.done_mx);
-  atomic_store(&g.waiting, 1); /* seq_cst: before re-reading pending */
   while (atomic_load(&g.pending) != 0) pthread_cond_wait(&g.done_cv, &g.done_mx);
-  atomic_store(&g.waiting, 0);
   pthread_mutex_unlock(&g.done_mx);
 }
 
@@ -420,8 +416,6 @@ static void forget_pool_in_child(void) {
   g.stop = 0;
   atomic_store(&g.nthreads, 0);
   atomic_store(&g.pending, 0);
-  atomic_store(&g.sleepers, 0);
-  atomic_store(&g.waiting, 0);
   snprintf(g.pinning, sizeof g.pinning, "no pool");
 }
 
