@@ -14,6 +14,7 @@
  */
 #include <hwloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dispatch/dispatch_internal.h"
@@ -110,7 +111,9 @@ wsk_status wsk_info_print(FILE *out) {
 
   fprintf(out, "Threads\n");
   if (wsk_threads_init() == WSK_OK) {
-    snprintf(buf, sizeof buf, "%d (WSK_NUM_THREADS)", wsk_threads_count());
+    const char *env = getenv("WSK_NUM_THREADS");
+    snprintf(buf, sizeof buf, "%d (%s)", wsk_threads_count(),
+             env && env[0] ? "WSK_NUM_THREADS" : "default: one per physical core");
     row(out, "pool", buf);
     row(out, "pinning", wsk_threads_pinning());
   } else {
