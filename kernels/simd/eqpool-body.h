@@ -13,6 +13,7 @@
  *  - outer: four rows i of g at once share each loaded row of d.
  * Tails of n use a partial load (unused lanes 0) and a masked store.
  */
+#include "kernels/simd/vec16-util.h"
 #include "kernels/ukernels.h"
 
 #ifndef WSK_BODY_ISA
@@ -24,24 +25,15 @@
 #define EQ_FN(name) EQ_CAT(name, WSK_BODY_ISA)
 #define EQ_TABLE EQ_CAT(wsk_eqpool_ukernels, WSK_BODY_ISA)
 
-static inline v16 EQ_FN(ld)(const float *p, size_t w) {
-  return w >= 16 ? v16_loadu(p) : v16_load_part(p, w, 0.0f);
-}
-static inline void EQ_FN(st)(float *p, v16 a, size_t w) {
-  if (w >= 16)
-    v16_storeu(p, a);
-  else
-    v16_store_part(p, a, w);
-}
-
 /* The start value of outputs [o, o + wb) of row r = j * nk + k of mix. */
 static inline v16 EQ_FN(start)(const float *u, const float *v, const float *yr, int accumulate,
                                size_t r, size_t nk, size_t n, size_t o, size_t wb) {
   const size_t j = r / nk, k = r % nk;
-  if (accumulate) return EQ_FN(ld)(yr + o, wb);
-  if (u && v) return v16_add(EQ_FN(ld)(u + j * n + o, wb), EQ_FN(ld)(v + k * n + o, wb));
-  if (u) return EQ_FN(ld)(u + j * n + o, wb);
-  if (v) return EQ_FN(ld)(v + k * n + o, wb);
+  if (accumulate) return v16_load_upto(yr + o, wb);
+  if (u && v)
+    return v16_add(v16_load_upto(u + j * n + o, wb), v16_load_upto(v + k * n + o, wb));
+  if (u) return v16_load_upto(u + j * n + o, wb);
+  if (v) return v16_load_upto(v + k * n + o, wb);
   return v16_set1(0.0f);
 }
 
@@ -60,7 +52,8 @@ static inline v16 EQ_FN(start)(const float *u, const float *v, const float *yr, 
                                  o + 16 * (size_t)b, w - 16 * (size_t)b);                    \
     for (size_t i = 0; i < kdim; i++) {                                                      \
       v16 mr[NV];                                                                            \
-      for (int b = 0; b < NV; b++) mr[b] = EQ_FN(ld)(m + i * n + o + 16 * b, w - 16 * b);    \
+      for (int b = 0; b < NV; b++)                                                           \
+        mr[b] = v16_load_upto(m + i * n + o + 16 * b, w - 16 * b);                           \
       for (int t = 0; t < NR; t++) {                                                         \
         const v16 xi = v16_set1(x[(r0 + t) * ldx + i]);                                      \
         for (int b = 0; b < NV; b++) acc[t][b] = v16_fma(xi, mr[b], acc[t][b]);              \
@@ -68,7 +61,7 @@ static inline v16 EQ_FN(start)(const float *u, const float *v, const float *yr, 
     }                                                                                        \
     for (int t = 0; t < NR; t++)                                                             \
       for (int b = 0; b < NV; b++)                                                           \
-        EQ_FN(st)(y + (r0 + t) * ldy + o + 16 * b, acc[t][b], w - 16 * b);                   \
+        v16_store_upto(y + (r0 + t) * ldy + o + 16 * b, acc[t][b], w - 16 * b);              \
   }
 EQ_MIX_TILE(4, 1)
 EQ_MIX_TILE(1, 1)
@@ -162,26 +155,26 @@ static void EQ_FN(outer)(size_t rows, size_t kdim, size_t n, const float *x, siz
     const size_t w = n - o;
     size_t i = 0;
     for (; i + 4 <= kdim; i += 4) {
-      v16 a0 = EQ_FN(ld)(g + i * n + o, w), a1 = EQ_FN(ld)(g + (i + 1) * n + o, w);
-      v16 a2 = EQ_FN(ld)(g + (i + 2) * n + o, w), a3 = EQ_FN(ld)(g + (i + 3) * n + o, w);
+      v16 a0 = v16_load_upto(g + i * n + o, w), a1 = v16_load_upto(g + (i + 1) * n + o, w);
+      v16 a2 = v16_load_upto(g + (i + 2) * n + o, w), a3 = v16_load_upto(g + (i + 3) * n + o, w);
       for (size_t r = 0; r < rows; r++) {
-        const v16 dr = EQ_FN(ld)(d + r * ldd + o, w);
+        const v16 dr = v16_load_upto(d + r * ldd + o, w);
         const float *xr = x + r * ldx + i;
         a0 = v16_fma(v16_set1(xr[0]), dr, a0);
         a1 = v16_fma(v16_set1(xr[1]), dr, a1);
         a2 = v16_fma(v16_set1(xr[2]), dr, a2);
         a3 = v16_fma(v16_set1(xr[3]), dr, a3);
       }
-      EQ_FN(st)(g + i * n + o, a0, w);
-      EQ_FN(st)(g + (i + 1) * n + o, a1, w);
-      EQ_FN(st)(g + (i + 2) * n + o, a2, w);
-      EQ_FN(st)(g + (i + 3) * n + o, a3, w);
+      v16_store_upto(g + i * n + o, a0, w);
+      v16_store_upto(g + (i + 1) * n + o, a1, w);
+      v16_store_upto(g + (i + 2) * n + o, a2, w);
+      v16_store_upto(g + (i + 3) * n + o, a3, w);
     }
     for (; i < kdim; i++) {
-      v16 a0 = EQ_FN(ld)(g + i * n + o, w);
+      v16 a0 = v16_load_upto(g + i * n + o, w);
       for (size_t r = 0; r < rows; r++)
-        a0 = v16_fma(v16_set1(x[r * ldx + i]), EQ_FN(ld)(d + r * ldd + o, w), a0);
-      EQ_FN(st)(g + i * n + o, a0, w);
+        a0 = v16_fma(v16_set1(x[r * ldx + i]), v16_load_upto(d + r * ldd + o, w), a0);
+      v16_store_upto(g + i * n + o, a0, w);
     }
   }
 }

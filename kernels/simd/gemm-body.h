@@ -13,6 +13,7 @@
  * is always computed whole and only its valid part (mr_eff x nr_eff) is
  * loaded from and stored to memory.
  */
+#include "kernels/simd/vec16-util.h"
 #include "kernels/ukernels.h"
 
 #ifndef WSK_BODY_ISA
@@ -24,17 +25,6 @@
 #define GM_FN(name) GM_CAT(name, WSK_BODY_ISA)
 #define GM_TABLE GM_CAT(wsk_gemm_ukernels, WSK_BODY_ISA)
 #define GM_NR (16 * GEMM_NV)
-
-/* the w <= 16 valid lanes at p (others 0), and their store */
-static inline v16 GM_FN(ld)(const float *p, size_t w) {
-  return w >= 16 ? v16_loadu(p) : v16_load_part(p, w, 0.0f);
-}
-static inline void GM_FN(st)(float *p, v16 a, size_t w) {
-  if (w >= 16)
-    v16_storeu(p, a);
-  else
-    v16_store_part(p, a, w);
-}
 
 static void GM_FN(kernel)(size_t kc, const float *a, size_t rsa, size_t csa, const float *bp,
                           size_t mr_eff, size_t nr_eff, float *t, size_t ldt, int first,
@@ -50,7 +40,7 @@ static void GM_FN(kernel)(size_t kc, const float *a, size_t rsa, size_t csa, con
       const size_t o = 16 * (size_t)v;
       acc[i][v] = (first || (size_t)i >= mr_eff || o >= nr_eff)
                       ? v16_set1(0.0f)
-                      : GM_FN(ld)(t + (size_t)i * ldt + o, nr_eff - o);
+                      : v16_load_upto(t + (size_t)i * ldt + o, nr_eff - o);
     }
   for (size_t p = 0; p < kc; p++) {
     v16 b[GEMM_NV];
@@ -67,14 +57,14 @@ static void GM_FN(kernel)(size_t kc, const float *a, size_t rsa, size_t csa, con
       if (o >= nr_eff) break;
       const size_t w = nr_eff - o;
       if (!last) {
-        GM_FN(st)(t + i * ldt + o, acc[i][v], w);
+        v16_store_upto(t + i * ldt + o, acc[i][v], w);
         continue;
       }
       v16 r = v16_fma(alpha, acc[i][v], nz); /* alpha * acc, one rounding */
-      if (ep->beta != 0.0f) r = v16_fma(beta, GM_FN(ld)(c + i * ldc + o, w), r);
-      if (ep->bias) r = v16_add(r, GM_FN(ld)(ep->bias + j0 + o, w));
+      if (ep->beta != 0.0f) r = v16_fma(beta, v16_load_upto(c + i * ldc + o, w), r);
+      if (ep->bias) r = v16_add(r, v16_load_upto(ep->bias + j0 + o, w));
       if (ep->relu) r = gm_relu(r);
-      GM_FN(st)(c + i * ldc + o, r, w);
+      v16_store_upto(c + i * ldc + o, r, w);
     }
 }
 
