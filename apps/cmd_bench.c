@@ -26,7 +26,8 @@ void wsk_cmd_bench_usage(FILE *out) {
           "Options:\n"
           "  --filter REGEX      run only the cases whose name matches (names are\n"
           "                      family/op/tier/shape/level, e.g. 'permsum/rows/avx512');\n"
-          "                      the roofline cases always run\n"
+          "                      the roofline cases (and memcpy, the roof of kernels\n"
+          "                      that write as much as they read) always run\n"
           "  --out FILE          write the JSON report there (default wsk-bench.json),\n"
           "                      atomically; '-' for none\n"
           "  --min-time SEC      minimum time per measurement (default 0.05)\n"
@@ -84,7 +85,7 @@ int wsk_cmd_bench(int argc, char **argv) {
   gargv[gargc++] = mt;
   gargv[gargc++] = rp;
   if (filter) {
-    if (snprintf(flt, sizeof flt, "--benchmark_filter=(%s)|^roofline/", filter) >=
+    if (snprintf(flt, sizeof flt, "--benchmark_filter=(%s)|^roofline/|^peer/memcpy/", filter) >=
         (int)sizeof flt) {
       fprintf(stderr, "wsk bench: --filter is too long\n");
       goto done;

@@ -76,6 +76,7 @@ typedef struct wsk_roofline {
   double fma_gflops_all[WSK_ISA_COUNT]; /* all cores */
   double read_gbs[WSK_LEVEL_COUNT];     /* one core */
   double read_gbs_all[WSK_LEVEL_COUNT]; /* all cores together */
+  double copy_gbs[WSK_LEVEL_COUNT];     /* memcpy, bytes read + written, one core */
 } wsk_roofline;
 
 /* Registers the roofline benchmarks ("roofline/fma/<isa>",
@@ -96,6 +97,9 @@ typedef struct wsk_bench_case {
                        peak bounds them; 0: adds or copies, bandwidth bound */
   int pool;         /* threads of the library's pool one call uses (0 or 1:
                        serial); > 1 compares with the all-core roofline */
+  int rw;           /* 1: bytes count writes as well as reads (y = f(x),
+                       updates): the bandwidth roof is the faster of the read
+                       loop and memcpy (read + write) at that level */
 } wsk_bench_case;
 
 /* Registers a case: its Google Benchmark name is

@@ -113,6 +113,7 @@ static void add_case(const ew_arg *base, const char *level, int threads) {
     const double len = (double)(a.rows * a.n);
     c.flops = flops_per[a.op] * len;
     c.bytes = 4.0 * streams[a.op] * len;
+    c.rw = 1; /* every op writes an output as long as an input */
     if (a.op == OP_LN) c.bytes += 4.0 * (2 * a.n + 2 * a.rows);
     if (a.op == OP_LN_BW) c.bytes += 4.0 * (5 * a.n + 2 * a.rows); /* gamma, dgamma/dbeta r+w */
     wsk_bench_add(&c, bm_eltwise, &a, sizeof a);

@@ -103,6 +103,7 @@ static void add(const wsk_machine *mach, opt_arg a, const char *level) {
       snprintf(c.shape, sizeof c.shape, "%zu", a.n);
       c.flops = (a.op == OPT_SGD ? 6.0 : 14.0) * n;
       c.bytes = (a.op == OPT_SGD ? 20.0 : 28.0) * n;
+      c.rw = 1; /* the updates write w and the moments back */
       c.fma = 0;
       snprintf(c.level, sizeof c.level, "%s", level);
     }

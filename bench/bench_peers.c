@@ -85,6 +85,7 @@ static void add(const peer_arg *a, const char *isa, const char *op, const char *
   c.flops = flops;
   c.bytes = bytes;
   c.fma = a->op == OP_SGEMM;
+  c.rw = a->op == OP_MEMCPY;
   wsk_bench_add(&c, bm_peer, a, sizeof *a);
 }
 

@@ -91,6 +91,7 @@ static void add_case(const wsk_machine *m, const ps_arg *base, const char *shape
     c.flops = a.op == OP_DIAG ? 0 : nx;
     c.bytes = 4.0 * (nx + ny);
     if (a.op == OP_BCAST) c.bytes = 4.0 * (2 * nx + ny); /* y read and written */
+    c.rw = a.op == OP_BCAST;
     if (a.op == OP_DIAG) c.bytes = 4.0 * 2 * ny;         /* the diagonal in, y out */
     (void)m;
     wsk_bench_add(&c, bm_permsum, &a, sizeof a);

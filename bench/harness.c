@@ -197,6 +197,11 @@ static void finish(wsk_bench_report *rep) {
      * wall time by them: flops / time is already the total over threads */
     r->gflops = r->c.flops / r->time_ns;
     r->gbs = r->c.bytes / r->time_ns;
+    if (strcmp(r->c.family, "peer") == 0 && strcmp(r->c.op, "memcpy") == 0 &&
+        r->c.threads == 1) {
+      const int k = level_index(r->c.level);
+      if (k >= 0 && r->gbs > rep->roof.copy_gbs[k]) rep->roof.copy_gbs[k] = r->gbs;
+    }
     if (strcmp(r->c.family, "roofline") != 0) continue;
     const int multi = r->c.threads > 1;
     if (strcmp(r->c.op, "fma") == 0) {
@@ -218,7 +223,9 @@ static void finish(wsk_bench_report *rep) {
     if (k < 0) k = (int)best; /* peers: the machine's best tier */
     const double peak = (multi ? rep->roof.fma_gflops_all : rep->roof.fma_gflops)[k];
     const int lv = level_index(r->c.level);
-    const double bw = lv >= 0 ? (multi ? rep->roof.read_gbs_all : rep->roof.read_gbs)[lv] : 0;
+    double bw = lv >= 0 ? (multi ? rep->roof.read_gbs_all : rep->roof.read_gbs)[lv] : 0;
+    if (r->c.rw && !multi && lv >= 0 && rep->roof.copy_gbs[lv] > bw)
+      bw = rep->roof.copy_gbs[lv]; /* reads and writes: memcpy's rate may be higher */
     if (r->c.bytes > 0 && bw > 0 && (!r->c.fma || r->c.flops <= 0 || peak <= 0 ||
                                      r->c.flops / r->c.bytes * bw < peak)) {
       r->bound = "bandwidth";
@@ -325,6 +332,10 @@ void wsk_bench_print(FILE *out, const wsk_bench_report *rep) {
     if (rep->roof.read_gbs[l] > 0)
       fprintf(out, "  %s %.1f / %.1f", wsk_level_name((wsk_level)l), rep->roof.read_gbs[l],
               rep->roof.read_gbs_all[l]);
+  fprintf(out, "\n          memcpy GB/s, read + written (1 core):");
+  for (int l = 0; l < WSK_LEVEL_COUNT; l++)
+    if (rep->roof.copy_gbs[l] > 0)
+      fprintf(out, "  %s %.1f", wsk_level_name((wsk_level)l), rep->roof.copy_gbs[l]);
   fprintf(out, "\n\n%-8s %-10s %-7s %-18s %-5s %3s %10s %9s %9s %7s  %s\n", "family", "op", "isa",
           "shape", "level", "thr", "time", "GFLOP/s", "GB/s", "%roof", "bound");
   for (size_t i = 0; i < rep->count; i++) {
@@ -396,6 +407,7 @@ static cJSON *report_json(const wsk_bench_report *rep) {
   cJSON_AddItemToObject(roof, "fma_gflops_all", isa_map(rep->roof.fma_gflops_all));
   cJSON_AddItemToObject(roof, "read_gbs", level_map(rep->roof.read_gbs));
   cJSON_AddItemToObject(roof, "read_gbs_all", level_map(rep->roof.read_gbs_all));
+  cJSON_AddItemToObject(roof, "copy_gbs", level_map(rep->roof.copy_gbs));
   cJSON *res = cJSON_AddArrayToObject(root, "results");
   for (size_t i = 0; i < rep->count; i++) {
     const wsk_bench_result *r = &rep->results[i];
@@ -407,6 +419,7 @@ static cJSON *report_json(const wsk_bench_report *rep) {
     cJSON_AddStringToObject(o, "level", r->c.level);
     cJSON_AddNumberToObject(o, "threads", r->c.threads);
     cJSON_AddNumberToObject(o, "pool_threads", r->c.pool > 1 ? r->c.pool : 1);
+    cJSON_AddBoolToObject(o, "reads_and_writes", r->c.rw);
     cJSON_AddBoolToObject(o, "skipped", r->skipped);
     cJSON_AddStringToObject(o, "skip_reason", r->skipped ? r->skip_reason : "");
     if (!r->skipped) {
