@@ -160,7 +160,7 @@ static gcase random_case(tu_rng *r, size_t mmax, size_t nmax, size_t kmax) {
   return g;
 }
 
-/* every m and n from 1 to 40 (the 6 x 16 and 6 x 32 tiles and their tails) */
+/* every m and n from 1 to 40 (the 6 x 16 and 8 x 32 tiles and their tails) */
 static void test_tails(void **state) {
   (void)state;
   tu_rng r = {21};

@@ -1,5 +1,5 @@
-/* kernels/gemm/gemm-avx512.c — the gemm micro-kernel on AVX-512: a 6 x 32
- * tile (12 ZMM accumulators), the body of kernels/simd/gemm-body.h.
+/* kernels/gemm/gemm-avx512.c — the gemm micro-kernel on AVX-512: an 8 x 32
+ * tile (16 ZMM accumulators), the body of kernels/simd/gemm-body.h.
  * Scalar twin (the definition of every result bit): gemm-scalar.c. */
 #include "kernels/simd/vec16-avx512.h"
 
@@ -12,6 +12,6 @@ static inline v16 gm_relu(v16 r) {
 
 #define WSK_BODY_ISA avx512
 #define WSK_BODY_ISA_ENUM WSK_ISA_AVX512
-#define GEMM_MR 6
+#define GEMM_MR 8
 #define GEMM_NV 2
 #include "kernels/simd/gemm-body.h"
