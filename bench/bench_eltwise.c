@@ -11,12 +11,6 @@
 #include "bench.h"
 #include "impls.h"
 
-#define WSK_IMPL(family, suffix, isa) {#suffix, isa, &wsk_##family##_ukernels__##suffix},
-static const bench_impl eltwise_impls[] = {
-#include "kernels/eltwise/eltwise.inc"
-};
-#undef WSK_IMPL
-#define N_ELTWISE_IMPLS (sizeof eltwise_impls / sizeof eltwise_impls[0])
 
 enum {
   OP_RELU,

@@ -16,14 +16,6 @@
 #include <cblas.h>
 #endif
 
-#define WSK_IMPL(family, suffix, isa) {#suffix, isa, &wsk_##family##_ukernels__##suffix},
-static const bench_impl gemm_impls[] = {
-#include "kernels/gemm/gemm.inc"
-};
-static const bench_impl gemm_eltwise_impls[] = {
-#include "kernels/eltwise/eltwise.inc"
-};
-#undef WSK_IMPL
 
 typedef struct gemm_arg {
   int impl; /* index into gemm_impls, or -1 for OpenBLAS */
@@ -59,9 +51,9 @@ static void bm_gemm(gb_state *st, const void *argp) {
     gb_skip(st, wsk_last_error());
     return;
   }
-  const wsk_eltwise_ukernels *ek = gemm_eltwise_impls[0].table;
-  for (size_t i = 0; i < sizeof gemm_eltwise_impls / sizeof gemm_eltwise_impls[0]; i++)
-    if (gemm_eltwise_impls[i].isa == im->isa) ek = gemm_eltwise_impls[i].table;
+  const wsk_eltwise_ukernels *ek = eltwise_impls[0].table;
+  for (size_t i = 0; i < N_ELTWISE_IMPLS; i++)
+    if (eltwise_impls[i].isa == im->isa) ek = eltwise_impls[i].table;
   while (gb_keep_running(st)) {
     wsk__gemm_with(im->table, ek, 0, 0, g->m, g->n, g->k, 1.0f, a, g->k, b, g->n, 0.0f, c, g->n,
                    NULL, WSK_ACT_NONE);
@@ -76,7 +68,7 @@ static void add(const wsk_machine *m, size_t mm, size_t n, size_t k, int pool) {
   const double flops = 2.0 * (double)mm * (double)n * (double)k;
   const double bytes = 4.0 * ((double)mm * (double)k + (double)k * (double)n + (double)mm * (double)n);
   const char *lv = wsk_level_of(m, bytes);
-  for (int i = -1; i < (int)(sizeof gemm_impls / sizeof gemm_impls[0]); i++) {
+  for (int i = -1; i < (int)N_GEMM_IMPLS; i++) {
     if (i >= 0 && gemm_impls[i].isa == WSK_ISA_SCALAR && flops > 3e8) continue;
     wsk_bench_case c = {0};
     snprintf(c.family, sizeof c.family, "%s", i < 0 ? "peer" : "gemm");

@@ -16,12 +16,6 @@
 #include "impls.h"
 #include "wsk/threads.h"
 
-#define WSK_IMPL(family, suffix, isa) {#suffix, isa, &wsk_##family##_ukernels__##suffix},
-static const bench_impl optim_impls[] = {
-#include "kernels/optim/optim.inc"
-};
-#undef WSK_IMPL
-#define N_OPTIM_IMPLS (sizeof optim_impls / sizeof optim_impls[0])
 
 enum { OPT_SGD, OPT_ADAM, OPT_MLP };
 

@@ -19,9 +19,21 @@ static const bench_impl permsum_impls[] = {
 static const bench_impl eqpool_impls[] = {
 #include "kernels/eqpool/eqpool.inc"
 };
+static const bench_impl gemm_impls[] = {
+#include "kernels/gemm/gemm.inc"
+};
+static const bench_impl eltwise_impls[] = {
+#include "kernels/eltwise/eltwise.inc"
+};
+static const bench_impl optim_impls[] = {
+#include "kernels/optim/optim.inc"
+};
 #undef WSK_IMPL
 #define N_PERMSUM_IMPLS (sizeof permsum_impls / sizeof permsum_impls[0])
 #define N_EQPOOL_IMPLS (sizeof eqpool_impls / sizeof eqpool_impls[0])
+#define N_GEMM_IMPLS (sizeof gemm_impls / sizeof gemm_impls[0])
+#define N_ELTWISE_IMPLS (sizeof eltwise_impls / sizeof eltwise_impls[0])
+#define N_OPTIM_IMPLS (sizeof optim_impls / sizeof optim_impls[0])
 
 /* Skips the benchmark (with the reason) when the CPU lacks the tier or the
  * WSK_ISA cap excludes it. */
