@@ -50,6 +50,8 @@ wsk_status wsk_downsample_area(const float *src, int sr, int sc, float *dst, int
  * the bytes its header promises, also when only `limit` items are kept. */
 wsk_status wsk_idx_read(const char *path, int expect_rank, size_t limit, uint8_t **data,
                         uint32_t dims[4], int *rank);
+/* Reads and validates only the header of an IDX file: dims[0..rank-1], rank. */
+wsk_status wsk_idx_dims(const char *path, uint32_t dims[4], int *rank);
 
 #ifdef __cplusplus
 }
