@@ -45,7 +45,8 @@ typedef struct wsk_strbuf {
   char *s;
   size_t len, cap;
 } wsk_strbuf;
-#define WSK_STRBUF_INIT {NULL, 0, 0}
+#define WSK_STRBUF_INIT \
+  { NULL, 0, 0 }
 
 wsk_status wsk_strbuf_printf(wsk_strbuf *b, const char *fmt, ...) WSK_IO_PRINTF(2, 3);
 /* Appends n bytes of s (which may hold anything but is kept NUL-terminated). */
