@@ -28,12 +28,16 @@ static const bench_impl eltwise_impls[] = {
 static const bench_impl optim_impls[] = {
 #include "kernels/optim/optim.inc"
 };
+static const bench_impl attn_impls[] = {
+#include "kernels/attn/attn.inc"
+};
 #undef WSK_IMPL
 #define N_PERMSUM_IMPLS (sizeof permsum_impls / sizeof permsum_impls[0])
 #define N_EQPOOL_IMPLS (sizeof eqpool_impls / sizeof eqpool_impls[0])
 #define N_GEMM_IMPLS (sizeof gemm_impls / sizeof gemm_impls[0])
 #define N_ELTWISE_IMPLS (sizeof eltwise_impls / sizeof eltwise_impls[0])
 #define N_OPTIM_IMPLS (sizeof optim_impls / sizeof optim_impls[0])
+#define N_ATTN_IMPLS (sizeof attn_impls / sizeof attn_impls[0])
 
 /* Skips the benchmark (with the reason) when the CPU lacks the tier or the
  * WSK_ISA cap excludes it. */

@@ -111,6 +111,9 @@ static const wsk_candidate eltwise_candidates[] = {
 static const wsk_candidate optim_candidates[] = {
 #include "kernels/optim/optim.inc"
 };
+static const wsk_candidate attn_candidates[] = {
+#include "kernels/attn/attn.inc"
+};
 #undef WSK_IMPL
 
 typedef struct wsk_family_desc {
@@ -120,13 +123,14 @@ typedef struct wsk_family_desc {
 } wsk_family_desc;
 
 #define WSK_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
-_Static_assert(WSK_FAMILY_COUNT == 5, "a new wsk_family needs its row in families[]");
+_Static_assert(WSK_FAMILY_COUNT == 6, "a new wsk_family needs its row in families[]");
 static const wsk_family_desc families[WSK_FAMILY_COUNT] = {
     [WSK_FAMILY_PERMSUM] = {"permsum", permsum_candidates, WSK_COUNTOF(permsum_candidates)},
     [WSK_FAMILY_EQPOOL] = {"eqpool", eqpool_candidates, WSK_COUNTOF(eqpool_candidates)},
     [WSK_FAMILY_GEMM] = {"gemm", gemm_candidates, WSK_COUNTOF(gemm_candidates)},
     [WSK_FAMILY_ELTWISE] = {"eltwise", eltwise_candidates, WSK_COUNTOF(eltwise_candidates)},
     [WSK_FAMILY_OPTIM] = {"optim", optim_candidates, WSK_COUNTOF(optim_candidates)},
+    [WSK_FAMILY_ATTN] = {"attn", attn_candidates, WSK_COUNTOF(attn_candidates)},
 };
 
 const char *wsk_family_name(wsk_family f) {
@@ -320,6 +324,11 @@ const wsk_eltwise_ukernels *wsk__eltwise_table(void) {
 const wsk_optim_ukernels *wsk__optim_table(void) {
   ensure_init();
   return atomic_load_explicit(&g_table[WSK_FAMILY_OPTIM], memory_order_acquire);
+}
+
+const wsk_attn_ukernels *wsk__attn_table(void) {
+  ensure_init();
+  return atomic_load_explicit(&g_table[WSK_FAMILY_ATTN], memory_order_acquire);
 }
 
 wsk_status wsk_set_isa(wsk_isa isa) {

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "wsk/attn.h"
 #include "wsk/dispatch.h"
 #include "wsk/eqpool.h"
 #include "wsk/gemm.h"
@@ -136,6 +137,41 @@ typedef struct wsk_gemm_ukernels {
                  const wsk_gemm_epilogue *ep, float *c, size_t ldc, size_t j0);
 } wsk_gemm_ukernels;
 
+/* ---- attn -----------------------------------------------------------------
+ *
+ * The row operations of the online softmax (wsk/attn.h gives the order of
+ * every operation). The driver (kernels/attn/attn.c) computes the matrix
+ * products — scores, P.V and the gradients — with the same tier's gemm
+ * micro-kernel; these kernels turn a block of scores into probabilities.
+ * A block's scores are rows of WSK_ATTN_KEY_BLOCK (KB) floats: s[r*KB + j].
+ * Row r's keys j >= lim[r] are masked (the block's end and the causal mask);
+ * kbias, when not NULL, holds KB floats, negative for keys the key mask
+ * removes and 0 for the others.
+ */
+typedef struct wsk_attn_ukernels {
+  wsk_isa isa;
+  /* For each row: replaces the raw dot products s by p (0 where masked),
+   * updates the running maximum m[r] and the 16 partial sums l[16 r ..], and
+   * multiplies o[r*ldo .. + dpad) (dpad a multiple of 16) by alpha.
+   * tmp: scratch for `rows` floats. */
+  void (*fwd_update)(size_t rows, const size_t *lim, float scale, const float *kbias, float *s,
+                     float *m, float *l, float *o, size_t ldo, size_t dpad, float *tmp);
+  /* out[r*ldout + d] = o[r*ldo + d] / L (d < dh), lse[r] = m[r] + log(L);
+   * 0 and +Inf when L = 0 */
+  void (*fwd_finish)(size_t rows, const float *l, const float *m, const float *o, size_t ldo,
+                     size_t dh, float *out, size_t ldout, float *lse);
+  /* s (raw dot products) -> P = exp(s * scale - lse[r]); dp (raw dO.v) ->
+   * dS = P * (dp - dsum[r]); both 0 where masked */
+  void (*bwd_ds)(size_t rows, const size_t *lim, float scale, const float *kbias,
+                 const float *lse, const float *dsum, float *s, float *dp);
+  /* out[r] = a_r . b_r over dh: 16 partial sums (lane d mod 16), halving tree */
+  void (*rowdot)(size_t rows, size_t dh, const float *a, size_t lda, const float *b, size_t ldb,
+                 float *out);
+  /* dst[r*lddst + d] = alpha * acc[r*ldacc + d], d < dh */
+  void (*scale_rows)(size_t rows, size_t dh, float alpha, const float *acc, size_t ldacc,
+                     float *dst, size_t lddst);
+} wsk_attn_ukernels;
+
 #include "eltwise/eltwise-ukernels.h"
 #include "optim/optim-ukernels.h"
 
@@ -162,9 +198,21 @@ wsk_status wsk__eqpool_pool_with(const wsk_permsum_ukernels *ps, const wsk_eqpoo
 wsk_status wsk__eqpool_invariant_with(const wsk_permsum_ukernels *ps, const wsk_eqpool_shape *s,
                                       const float *x, float *y);
 
+/* Attention on given tiers' tables (the public functions pass the
+ * dispatched ones; tests and benchmarks name a tier). Arguments checked. */
+wsk_status wsk__attn_forward_with(const wsk_gemm_ukernels *gk, const wsk_attn_ukernels *ak,
+                                  const wsk_attn_desc *d, wsk_attn_cview q, wsk_attn_cview k,
+                                  wsk_attn_cview v, wsk_attn_view o, float *lse);
+wsk_status wsk__attn_backward_with(const wsk_gemm_ukernels *gk, const wsk_attn_ukernels *ak,
+                                   const wsk_attn_desc *d, wsk_attn_cview q, wsk_attn_cview k,
+                                   wsk_attn_cview v, wsk_attn_cview o, const float *lse,
+                                   wsk_attn_cview do_, wsk_attn_view dq, wsk_attn_view dk,
+                                   wsk_attn_view dv);
+
 /* Tables of every tier compiled in (declared by the .inc lists). */
 #define WSK_IMPL(family, isa_suffix, isa_enum) \
   extern const wsk_##family##_ukernels wsk_##family##_ukernels__##isa_suffix;
+#include "attn/attn.inc"
 #include "eltwise/eltwise.inc"
 #include "eqpool/eqpool.inc"
 #include "gemm/gemm.inc"
@@ -183,6 +231,7 @@ const wsk_eqpool_ukernels *wsk__eqpool_table(void);
 const wsk_gemm_ukernels *wsk__gemm_table(void);
 const wsk_eltwise_ukernels *wsk__eltwise_table(void);
 const wsk_optim_ukernels *wsk__optim_table(void);
+const wsk_attn_ukernels *wsk__attn_table(void);
 
 #ifdef __cplusplus
 }

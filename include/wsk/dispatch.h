@@ -49,7 +49,8 @@ typedef enum wsk_family {
   WSK_FAMILY_GEMM = 2,
   WSK_FAMILY_ELTWISE = 3,
   WSK_FAMILY_OPTIM = 4,
-  WSK_FAMILY_COUNT = 5
+  WSK_FAMILY_ATTN = 5,
+  WSK_FAMILY_COUNT = 6
 } wsk_family;
 
 const char *wsk_family_name(wsk_family f);

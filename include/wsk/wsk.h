@@ -9,6 +9,7 @@
 #include "wsk/gemm.h"
 #include "wsk/eltwise.h"
 #include "wsk/optim.h"
+#include "wsk/attn.h"
 #include "wsk/threads.h"
 
 #define WSK_VERSION_MAJOR 0
