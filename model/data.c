@@ -293,10 +293,10 @@ wsk_status wsk_downsample_area(const float *src, int sr, int sc, float *dst, int
   /* Output (i, j) = sum over covered (k, l) of wr(i,k) wc(j,l) x(k,l) / (sr sc),
    * where wr = overlap in 1/dr units, wc in 1/dc units: the covered area of
    * pixel (k, l) is wr wc / (dr dc) pixels, the cell's area sr sc / (dr dc).
-   * The integer weights and their products (<= dr dc) are exact in double; the
-   * sum runs over k then l in increasing order, so the result is the same on
-   * every machine. */
-  const double inv_area = 1.0 / ((double)sr * (double)sc);
+   * The integer weights and their products (<= dr dc) are exact in double, so
+   * a constant image stays exactly constant; the sum runs over k then l in
+   * increasing order, so the result is the same on every machine. */
+  const double area = (double)sr * (double)sc;
   for (long i = 0; i < dr; i++) {
     const long k0 = i * sr / dr, k1 = ((i + 1) * sr + dr - 1) / dr; /* covered rows [k0, k1) */
     for (long j = 0; j < dc; j++) {
@@ -307,7 +307,7 @@ wsk_status wsk_downsample_area(const float *src, int sr, int sc, float *dst, int
         for (long l = l0; l < l1; l++)
           acc += wr * (double)overlap(j, l, sc, dc) * (double)src[k * sc + l];
       }
-      dst[i * dc + j] = (float)(acc * inv_area);
+      dst[i * dc + j] = (float)(acc / area);
     }
   }
   return WSK_OK;
@@ -352,9 +352,9 @@ wsk_status wsk_fmnist_load(const char *dir, int train, int size, size_t limit, w
   }
   uint32_t idims[4], ldims[4];
   int irank, lrank;
-  s = wsk_idx_read(lpath, 1, limit, &lab, ldims, &lrank);
-  if (s != WSK_OK) goto done;
   s = wsk_idx_read(ipath, 3, limit, &pix, idims, &irank);
+  if (s != WSK_OK) goto done;
+  s = wsk_idx_read(lpath, 1, limit, &lab, ldims, &lrank);
   if (s != WSK_OK) goto done;
   if (idims[0] != ldims[0]) {
     s = wsk__fail(WSK_ERR_FORMAT, "%s holds %lu images but %s holds %lu labels" FMNIST_HINT, ipath,
