@@ -15,7 +15,7 @@
 /* terminal: redraw at most every 0.1 s; plain: a line per 5% or per 10 s */
 #define TTY_INTERVAL 0.1
 #define PLAIN_INTERVAL 10.0
-#define PLAIN_STEP 0.05
+#define PLAIN_STEPS 20
 
 struct wsk_progress {
   pthread_mutex_t mu;
@@ -23,7 +23,7 @@ struct wsk_progress {
   size_t total, done;
   int tty, width;
   double start, last_print;
-  double next_fraction; /* plain mode: print when done/total reaches this */
+  size_t plain_step; /* plain mode: the last 5% step printed (done * 20 / total) */
   char note[NOTE_MAX];
 };
 
@@ -63,7 +63,6 @@ wsk_progress *wsk_progress_begin(const char *label, size_t total) {
     if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20) p->width = ws.ws_col;
   }
   p->start = p->last_print = now_s();
-  p->next_fraction = PLAIN_STEP;
   return p;
 }
 
@@ -124,11 +123,11 @@ void wsk_progress_advance(wsk_progress *p, size_t done_delta, const char *note) 
   if (p->tty) {
     show = t - p->last_print >= TTY_INTERVAL || (p->total && p->done >= p->total);
   } else {
-    const double frac = p->total ? (double)p->done / (double)p->total : 0.0;
-    show = t - p->last_print >= PLAIN_INTERVAL ||
-           (p->total && frac >= p->next_fraction && p->done < p->total);
-    if (show && p->total)
-      while (p->next_fraction <= frac) p->next_fraction += PLAIN_STEP;
+    /* integer steps: no rounding decides whether 5% was reached */
+    const size_t d = p->done < p->total ? p->done : p->total;
+    const size_t step = p->total ? d * PLAIN_STEPS / p->total : 0;
+    show = t - p->last_print >= PLAIN_INTERVAL || (step > p->plain_step && p->done < p->total);
+    if (show) p->plain_step = step;
   }
   if (show) {
     print_state(p, t, 0);

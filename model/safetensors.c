@@ -24,6 +24,7 @@
 
 /* n floats to/from little-endian bytes. */
 static void floats_to_le(unsigned char *dst, const float *src, size_t n) {
+  if (n == 0) return; /* src may be NULL */
   memcpy(dst, src, n * 4);
 #if ST_BIG_ENDIAN
   for (size_t i = 0; i < n; i++) {
@@ -34,6 +35,7 @@ static void floats_to_le(unsigned char *dst, const float *src, size_t n) {
 #endif
 }
 static void floats_from_le(float *dst, const unsigned char *src, size_t n) {
+  if (n == 0) return;
   memcpy(dst, src, n * 4);
 #if ST_BIG_ENDIAN
   floats_to_le((unsigned char *)dst, dst, n);
