@@ -320,15 +320,17 @@ void wsk_csv_free(wsk_csv *c) {
 
 /* Parses one record starting at *pos into fields (malloc'd strings). Returns
  * 0 on success, 1 at the end of the text (no record), -1 on a format error
- * (message recorded), -2 when out of memory. *line counts line breaks. */
-static int csv_record(const char *t, size_t n, size_t *pos, size_t *line, const char *name,
-                      ptrvec *fields) {
+ * (message recorded), -2 when out of memory. *line counts line breaks;
+ * *first_line receives the line the record starts on. */
+static int csv_record(const char *t, size_t n, size_t *pos, size_t *line, size_t *first_line,
+                      const char *name, ptrvec *fields) {
   size_t i = *pos;
   /* empty lines between records are skipped */
   while (i < n && (t[i] == '\n' || t[i] == '\r')) {
     if (t[i] == '\n') (*line)++;
     i++;
   }
+  *first_line = *line;
   if (i >= n) {
     *pos = i;
     return 1;
@@ -405,7 +407,8 @@ wsk_status wsk_csv_parse(const char *text, size_t n, const char *name, wsk_csv *
   if (n >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) pos = 3; /* UTF-8 byte-order mark */
   ptrvec fields = {0}, rows = {0};
   wsk_status s = WSK_OK;
-  int rc = csv_record(text, n, &pos, &line, name, &fields);
+  size_t rec_line;
+  int rc = csv_record(text, n, &pos, &line, &rec_line, name, &fields);
   if (rc == 1) return wsk__fail(WSK_ERR_FORMAT, "%s: empty CSV file (no header line)", name);
   if (rc < 0) {
     free_strings((char **)fields.v, fields.n);
@@ -415,8 +418,7 @@ wsk_status wsk_csv_parse(const char *text, size_t n, const char *name, wsk_csv *
   out->header = (char **)fields.v;
   memset(&fields, 0, sizeof fields);
   for (;;) {
-    const size_t rec_line = line;
-    rc = csv_record(text, n, &pos, &line, name, &fields);
+    rc = csv_record(text, n, &pos, &line, &rec_line, name, &fields);
     if (rc == 1) break;
     if (rc < 0) {
       s = rc == -1 ? WSK_ERR_FORMAT : WSK_ERR_NOMEM;

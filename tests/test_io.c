@@ -283,6 +283,7 @@ static void test_csv_variants(void **state) {
       {"a,b\n1,\"2\n3,4\n", "line 2"}, /* quote never closed */
       {"a,b\n1,\"2\"x\n", "line 2"},   /* text after the closing quote */
       {"a,b\n1,2\n3\n", "line 3"},     /* short row */
+      {"a,b\n\n\n1\n", "line 4"},      /* short row after blank lines */
       {"a,b\n1,2,3\n", "line 2"},      /* long row */
       {"", "empty"},
       {"\n\n", "empty"},
