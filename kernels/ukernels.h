@@ -139,35 +139,34 @@ typedef struct wsk_gemm_ukernels {
 
 /* ---- attn -----------------------------------------------------------------
  *
- * The row operations of the online softmax (wsk/attn.h gives the order of
- * every operation). The driver (kernels/attn/attn.c) computes the matrix
- * products — scores, P.V and the gradients — with the same tier's gemm
- * micro-kernel; these kernels turn a block of scores into probabilities.
- * A block's scores are rows of WSK_ATTN_KEY_BLOCK (KB) floats: s[r*KB + j].
- * Row r's keys j >= lim[r] are masked (the block's end and the causal mask);
- * kbias, when not NULL, holds KB floats, negative for keys the key mask
- * removes and 0 for the others.
+ * The column operations of the online softmax (wsk/attn.h gives the order
+ * of every operation). The driver (kernels/attn/attn.c) computes the matrix
+ * products with the same tier's gemm micro-kernel, transposed so that
+ * queries run along the vectors: a block's scores are S^T[j][i] (key j,
+ * query i), and these kernels work on 16 queries at once, lane t = query t.
+ * st[j*ld + t]: the score of key j (j < nk) for query t (t < 16).
+ * limf[t]: query t sees keys j < limf[t] of the block (the causal mask and
+ * padding queries, as floats); kbias, when not NULL, holds nk floats,
+ * negative for keys the key mask removes.
  */
 typedef struct wsk_attn_ukernels {
   wsk_isa isa;
-  /* For each row: replaces the raw dot products s by p (0 where masked),
-   * updates the running maximum m[r] and the 16 partial sums l[16 r ..], and
-   * multiplies o[r*ldo .. + dpad) (dpad a multiple of 16) by alpha.
-   * tmp: scratch for `rows` floats. */
-  void (*fwd_update)(size_t rows, const size_t *lim, float scale, const float *kbias, float *s,
-                     float *m, float *l, float *o, size_t ldo, size_t dpad, float *tmp);
-  /* out[r*ldout + d] = o[r*ldo + d] / L (d < dh), lse[r] = m[r] + log(L);
-   * 0 and +Inf when L = 0 */
-  void (*fwd_finish)(size_t rows, const float *l, const float *m, const float *o, size_t ldo,
-                     size_t dh, float *out, size_t ldout, float *lse);
-  /* s (raw dot products) -> P = exp(s * scale - lse[r]); dp (raw dO.v) ->
-   * dS = P * (dp - dsum[r]); both 0 where masked */
-  void (*bwd_ds)(size_t rows, const size_t *lim, float scale, const float *kbias,
-                 const float *lse, const float *dsum, float *s, float *dp);
+  /* Replaces the raw dot products st by p (0 where masked), and updates the
+   * running maxima m[16] and sums l[16]; alpha[16] = the rescaling factors. */
+  void (*fwd_update)(size_t nk, const float *limf, float scale, const float *kbias, float *st,
+                     size_t ld, float *m, float *l, float *alpha);
+  /* st (raw q.k) -> P = exp(st * scale - lse[t]); dpt (raw dO.v) ->
+   * dS = P * (dpt - dsum[t]); both 0 where masked */
+  void (*bwd_ds)(size_t nk, const float *limf, float scale, const float *kbias, const float *lse,
+                 const float *dsum, float *st, float *dpt, size_t ld);
+  /* x[r*ldx + c] *= alpha[c] for r < rows, c < cols (cols a multiple of 16) */
+  void (*mul_cols)(size_t rows, size_t cols, const float *alpha, float *x, size_t ldx);
+  /* x[r*ldx + c] = l[c] == 0 ? 0 : x[r*ldx + c] / l[c] (cols a multiple of 16) */
+  void (*div_cols)(size_t rows, size_t cols, const float *l, float *x, size_t ldx);
   /* out[r] = a_r . b_r over dh: 16 partial sums (lane d mod 16), halving tree */
   void (*rowdot)(size_t rows, size_t dh, const float *a, size_t lda, const float *b, size_t ldb,
                  float *out);
-  /* dst[r*lddst + d] = alpha * acc[r*ldacc + d], d < dh */
+  /* dst[r*lddst + d] = alpha * acc[r*ldacc + d], d < dh (dst may be acc) */
   void (*scale_rows)(size_t rows, size_t dh, float alpha, const float *acc, size_t ldacc,
                      float *dst, size_t lddst);
 } wsk_attn_ukernels;

@@ -28,17 +28,15 @@
  *  - dot products over d (q.k, dO.v):  acc = +0;  for d = 0 .. Dh-1 in order:
  *    acc = fmaf(x[d], y[d], acc)   (then s = acc * scale);
  *  - keys are taken in blocks of WSK_ATTN_KEY_BLOCK (the last one shorter);
- *    per query the online softmax keeps a running maximum m (start -Inf), 16
- *    partial sums l[0..15] (start +0) and the output accumulator o (start +0).
- *    For each block: m' = max(m, max of the block's unmasked s) + 0 (NaN
- *    scores are ignored by the max; the + 0 makes a zero maximum +0);
- *    u = m' unless m' = -Inf, then u = 0; alpha = exp(m - u); p_j = exp(s_j -
- *    u) (0 when masked); l[q] = l[q] * alpha, then l[(j - j0) mod 16] += p_j
- *    for the block's keys j in order; o = o * alpha, then o = fmaf(p_j, v_j,
- *    o) for the block's keys j in order (skipping keys masked by key_mask).
- *    At the end L = the 16 partial sums added by the halving tree (lanes
- *    q < h += lanes q + h for h = 8, 4, 2, 1); o_i = o / L and lse_i = m +
- *    log(L), or 0 and +Inf when L = 0.
+ *    per query the online softmax keeps a running maximum m (start -Inf), a
+ *    running sum l (start +0) and the output accumulator o (start +0). For
+ *    each block: m' = max(m, max of the block's unmasked s) + 0 (NaN scores
+ *    are ignored by the max; the + 0 makes a zero maximum +0); u = m' unless
+ *    m' = -Inf, then u = 0; alpha = exp(m - u); p_j = exp(s_j - u) (0 when
+ *    masked); l = l * alpha, then l = l + p_j for the block's keys j in
+ *    order; o = o * alpha, then o = fmaf(p_j, v_j, o) for the block's keys in
+ *    order. At the end o_i = o / l and lse_i = m + log(l), or 0 and +Inf when
+ *    l = 0.
  *  - D_i: 16 partial sums, lane d mod 16 accumulating fmaf(dO[d], o[d], .)
  *    over d in order, added by the same halving tree.
  *  - P_ij = exp((s_ij - lse_i)), dS_ij = P_ij * (dP_ij - D_i);

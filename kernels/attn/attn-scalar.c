@@ -1,4 +1,4 @@
-/* kernels/attn/attn-scalar.c — the row operations of the attn family in
+/* kernels/attn/attn-scalar.c — the column operations of the attn family in
  * portable C: the reference every SIMD tier must match bit for bit, the test
  * oracle and the last fallback. The order of operations is the one of
  * wsk/attn.h; the contract of each function is in kernels/ukernels.h.
@@ -13,12 +13,59 @@
  * (FP_FAST_FMA); this file is built with baseline flags. They use the FMA
  * instruction: the transcendentals of this tier need an FMA-capable CPU. */
 float Sleef_finz_expf1_u10purecfma(float);
-float Sleef_finz_logf1_u10purecfma(float);
 
-enum { KB = WSK_ATTN_KEY_BLOCK };
+static inline int masked(size_t j, float limf, const float *kbias) {
+  return !((float)j < limf) || (kbias && kbias[j] < 0.0f);
+}
 
-static inline int masked(size_t j, size_t lim, const float *kbias) {
-  return j >= lim || (kbias && kbias[j] < 0.0f);
+static void fwd_update(size_t nk, const float *limf, float scale, const float *kbias, float *st,
+                       size_t ld, float *m, float *l, float *alpha) {
+  for (size_t t = 0; t < 16; t++) {
+    float bm = -INFINITY;
+    for (size_t j = 0; j < nk; j++) {
+      float *x = st + j * ld + t;
+      *x = masked(j, limf[t], kbias) ? -INFINITY : *x * scale;
+      if (*x > bm) bm = *x; /* NaN is ignored */
+    }
+    const float mn = (bm > m[t] ? bm : m[t]) + 0.0f;
+    const float u = mn == -INFINITY ? 0.0f : mn;
+    alpha[t] = Sleef_finz_expf1_u10purecfma(m[t] - u);
+    m[t] = mn;
+    float sum = l[t] * alpha[t];
+    for (size_t j = 0; j < nk; j++) {
+      float *x = st + j * ld + t;
+      *x = Sleef_finz_expf1_u10purecfma(*x - u); /* masked: exp(-Inf) = 0 */
+      sum = sum + *x;
+    }
+    l[t] = sum;
+  }
+}
+
+static void bwd_ds(size_t nk, const float *limf, float scale, const float *kbias, const float *lse,
+                   const float *dsum, float *st, float *dpt, size_t ld) {
+  for (size_t j = 0; j < nk; j++)
+    for (size_t t = 0; t < 16; t++) {
+      float *s = st + j * ld + t, *d = dpt + j * ld + t;
+      if (masked(j, limf[t], kbias)) {
+        *s = 0.0f;
+        *d = 0.0f;
+        continue;
+      }
+      const float p = Sleef_finz_expf1_u10purecfma(*s * scale - lse[t]);
+      *s = p;
+      *d = p * (*d - dsum[t]);
+    }
+}
+
+static void mul_cols(size_t rows, size_t cols, const float *alpha, float *x, size_t ldx) {
+  for (size_t r = 0; r < rows; r++)
+    for (size_t c = 0; c < cols; c++) x[r * ldx + c] = x[r * ldx + c] * alpha[c];
+}
+
+static void div_cols(size_t rows, size_t cols, const float *l, float *x, size_t ldx) {
+  for (size_t r = 0; r < rows; r++)
+    for (size_t c = 0; c < cols; c++)
+      x[r * ldx + c] = l[c] == 0.0f ? 0.0f : x[r * ldx + c] / l[c];
 }
 
 /* The halving tree over 16 partial sums (wsk/attn.h). */
@@ -26,66 +73,6 @@ static float fold16(float *a) {
   for (int h = 8; h >= 1; h /= 2)
     for (int q = 0; q < h; q++) a[q] = a[q] + a[q + h];
   return a[0];
-}
-
-static void fwd_update(size_t rows, const size_t *lim, float scale, const float *kbias, float *s,
-                       float *m, float *l, float *o, size_t ldo, size_t dpad, float *tmp) {
-  (void)tmp;
-  for (size_t r = 0; r < rows; r++) {
-    float *sr = s + r * KB;
-    float bm = -INFINITY;
-    for (size_t j = 0; j < KB; j++) {
-      const float x = masked(j, lim[r], kbias) ? -INFINITY : sr[j] * scale;
-      sr[j] = x;
-      if (x > bm) bm = x; /* NaN is ignored */
-    }
-    const float mn = (bm > m[r] ? bm : m[r]) + 0.0f;
-    const float u = mn == -INFINITY ? 0.0f : mn;
-    const float alpha = Sleef_finz_expf1_u10purecfma(m[r] - u);
-    m[r] = mn;
-    float *lr = l + 16 * r;
-    for (int q = 0; q < 16; q++) lr[q] = lr[q] * alpha;
-    for (size_t j = 0; j < KB; j++) {
-      const float p = masked(j, lim[r], kbias) ? 0.0f : Sleef_finz_expf1_u10purecfma(sr[j] - u);
-      sr[j] = p;
-      lr[j % 16] = lr[j % 16] + p;
-    }
-    float *orow = o + r * ldo;
-    for (size_t d = 0; d < dpad; d++) orow[d] = orow[d] * alpha;
-  }
-}
-
-static void fwd_finish(size_t rows, const float *l, const float *m, const float *o, size_t ldo,
-                       size_t dh, float *out, size_t ldout, float *lse) {
-  for (size_t r = 0; r < rows; r++) {
-    float t[16];
-    for (int q = 0; q < 16; q++) t[q] = l[16 * r + q];
-    const float sum = fold16(t);
-    float *dst = out + r * ldout;
-    if (sum == 0.0f) {
-      for (size_t d = 0; d < dh; d++) dst[d] = 0.0f;
-      lse[r] = INFINITY;
-      continue;
-    }
-    for (size_t d = 0; d < dh; d++) dst[d] = o[r * ldo + d] / sum;
-    lse[r] = m[r] + Sleef_finz_logf1_u10purecfma(sum);
-  }
-}
-
-static void bwd_ds(size_t rows, const size_t *lim, float scale, const float *kbias,
-                   const float *lse, const float *dsum, float *s, float *dp) {
-  for (size_t r = 0; r < rows; r++)
-    for (size_t j = 0; j < KB; j++) {
-      float *sj = s + r * KB + j, *dj = dp + r * KB + j;
-      if (masked(j, lim[r], kbias)) {
-        *sj = 0.0f;
-        *dj = 0.0f;
-        continue;
-      }
-      const float p = Sleef_finz_expf1_u10purecfma(*sj * scale - lse[r]);
-      *sj = p;
-      *dj = p * (*dj - dsum[r]);
-    }
 }
 
 static void rowdot(size_t rows, size_t dh, const float *a, size_t lda, const float *b, size_t ldb,
@@ -103,5 +90,5 @@ static void scale_rows(size_t rows, size_t dh, float alpha, const float *acc, si
     for (size_t d = 0; d < dh; d++) dst[r * lddst + d] = alpha * acc[r * ldacc + d];
 }
 
-const wsk_attn_ukernels wsk_attn_ukernels__scalar = {WSK_ISA_SCALAR, fwd_update, fwd_finish,
-                                                     bwd_ds,         rowdot,     scale_rows};
+const wsk_attn_ukernels wsk_attn_ukernels__scalar = {
+    WSK_ISA_SCALAR, fwd_update, bwd_ds, mul_cols, div_cols, rowdot, scale_rows};

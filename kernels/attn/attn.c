@@ -39,6 +39,11 @@
 #include "kernels/ukernels.h"
 #include "wsk/threads.h"
 
+/* sleef.h declares the purecfma functions only when the compiler targets FMA
+ * (FP_FAST_FMA); this file is built with baseline flags. The log-sum-exp is
+ * taken with SLEEF's deterministic scalar log on every tier. */
+float Sleef_finz_logf1_u10purecfma(float);
+
 enum { KB = WSK_ATTN_KEY_BLOCK, QB = 64 };
 
 static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
@@ -86,50 +91,52 @@ typedef struct attn_ctx {
   float *dsum;      /* [B][H][lq]: D_i (backward) */
   float *scratch;   /* per thread: per_thread floats */
   size_t per_thread;
-  size_t qacc_floats; /* fused backward: lq x dpad per thread, after the rest */
+  size_t kv_keys;   /* backward: keys whose dK, dV one task accumulates */
+  size_t kb_chunk;  /* split backward: key blocks per dK/dV task */
 } attn_ctx;
 
 /* Scratch of one thread, carved from its slice. */
 typedef struct attn_scratch {
-  float *s, *dp;       /* QB x KB */
-  float *kt, *vt;      /* K^T, V^T panels: KB x dh */
-  float *kp, *vp;      /* K, V rows in panels over d: KB x dnr */
-  float *qp, *dop;     /* Q, dO rows in panels over d: QB x dnr */
-  float *acc0, *acc1;  /* KB x dpad (dK, dV) or QB x dpad (o, dq) */
-  float *m, *l, *tmp;  /* QB, 16 QB, QB */
-  float *kbias;        /* KB */
-  size_t *lim;         /* QB */
-  float *qacc;         /* fused backward: lq x dpad */
+  float *st, *dpt;      /* scores / dP, transposed, in query panels: QB x KB */
+  float *qt, *dot;      /* Q^T, dO^T in panels of nr queries: dh x QB */
+  float *qp, *dop;      /* Q, dO rows in panels of nr head dimensions: QB x dnr */
+  float *kbuf, *vbuf;   /* a key block with removed keys zeroed: KB x dh */
+  float *ot;            /* o^T or dQ^T accumulators: dh x QB */
+  float *m, *l, *alpha; /* QB each */
+  float *lse, *dsum;    /* QB each (a padded copy) */
+  float *limf;          /* QB */
+  float *kbias;         /* KB */
+  float *dkacc, *dvacc; /* backward: kv_keys x dpad each */
 } attn_scratch;
 
-static size_t scratch_floats(size_t dh, size_t nr, size_t dpad) {
+static size_t scratch_floats(size_t dh, size_t nr, size_t dpad, size_t kv_keys) {
   const size_t dnr = round_up(dh, nr);
-  return 2 * QB * KB + 2 * KB * dh + 2 * KB * dnr + 2 * QB * dnr + 2 * KB * dpad + QB +
-         16 * QB + QB + KB + QB /* lim, as floats' room */ + 64 /* alignment slack */;
+  return 2 * QB * KB + 2 * dh * QB + 2 * QB * dnr + 2 * KB * dh + dh * QB + 6 * QB + QB + KB +
+         2 * kv_keys * dpad + 16;
 }
 
 static attn_scratch carve(const attn_ctx *c, int thread) {
   const size_t dnr = round_up(c->dh, c->nr);
   float *p = c->scratch + (size_t)thread * c->per_thread;
   attn_scratch s;
-  s.s = p, p += QB * KB;
-  s.dp = p, p += QB * KB;
-  s.kt = p, p += KB * c->dh;
-  s.vt = p, p += KB * c->dh;
-  s.kp = p, p += KB * dnr;
-  s.vp = p, p += KB * dnr;
+  s.st = p, p += QB * KB;
+  s.dpt = p, p += QB * KB;
+  s.qt = p, p += c->dh * QB;
+  s.dot = p, p += c->dh * QB;
   s.qp = p, p += QB * dnr;
   s.dop = p, p += QB * dnr;
-  s.acc0 = p, p += KB * c->dpad;
-  s.acc1 = p, p += KB * c->dpad;
+  s.kbuf = p, p += KB * c->dh;
+  s.vbuf = p, p += KB * c->dh;
+  s.ot = p, p += c->dh * QB;
   s.m = p, p += QB;
-  s.l = p, p += 16 * QB;
-  s.tmp = p, p += QB;
+  s.l = p, p += QB;
+  s.alpha = p, p += QB;
+  s.lse = p, p += QB;
+  s.dsum = p, p += QB;
+  s.limf = p, p += QB;
   s.kbias = p, p += KB;
-  s.lim = (size_t *)(void *)p;
-  s.qacc = c->qacc_floats
-               ? c->scratch + c->per_thread * (size_t)wsk_threads_count() + (size_t)thread * c->qacc_floats
-               : NULL;
+  s.dkacc = p, p += c->kv_keys * c->dpad;
+  s.dvacc = p;
   return s;
 }
 
@@ -154,77 +161,101 @@ static size_t key_end(const attn_ctx *c, size_t i0, size_t rows) {
   return e <= 0 ? 0 : min_sz((size_t)e, c->lk);
 }
 
-/* The key mask of block [j0, j0 + n) as biases (0 kept, -1 removed);
- * returns NULL when no key mask is given, *none = 1 when every key of the
- * block is removed. */
-static const float *block_bias(const attn_ctx *c, size_t b, size_t j0, size_t n, float *kbias,
-                               int *none) {
-  *none = 0;
-  if (!c->key_mask) return NULL;
-  const uint8_t *km = c->key_mask + b * c->lk + j0;
-  int any = 0;
-  for (size_t j = 0; j < KB; j++) {
-    const int keep = j < n && km[j] != 0;
-    kbias[j] = keep ? 0.0f : -1.0f;
-    any |= keep;
-  }
-  *none = !any;
-  return kbias;
+/* Per query of [i0, i0 + rows) (padded to QB with 0): keys visible in block
+ * [j0, j0 + n), as floats. */
+static void limits(const attn_ctx *c, size_t i0, size_t rows, size_t j0, size_t n, float *limf) {
+  for (size_t r = 0; r < QB; r++) limf[r] = r < rows ? (float)key_limit(c, i0 + r, j0, n) : 0.0f;
 }
 
-/* K^T of the block into panels of nr keys: dst[pj][d][jj] = x[j0 + pj nr + jj][d]
- * (zero past n and for removed keys). */
-static void pack_t(const attn_ctx *c, wsk_attn_cview x, size_t b, size_t h, size_t j0, size_t n,
-                   const float *kbias, float *dst) {
+/* The key block [j0, j0 + n) as the A operand of the products: K and V read
+ * where they lie, unless the key mask removes some of its keys — then copied
+ * with those rows zeroed (a removed key contributes nothing, even NaN).
+ * kbias: NULL, or the block's mask as 0 / -1; *none: every key removed. */
+typedef struct key_src {
+  const float *k, *v;
+  size_t ldk, ldv;
+  const float *kbias;
+  int none;
+} key_src;
+
+static key_src key_block(const attn_ctx *c, attn_scratch *s, size_t b, size_t h, size_t j0,
+                         size_t n) {
+  key_src ks = {crow(c->k, b, h, j0), crow(c->v, b, h, j0), (size_t)c->k.sl, (size_t)c->v.sl,
+                NULL, 0};
+  if (!c->key_mask) return ks;
+  const uint8_t *km = c->key_mask + b * c->lk + j0;
+  size_t kept = 0;
+  for (size_t j = 0; j < n; j++) kept += km[j] != 0;
+  if (kept == n) return ks;
+  ks.none = kept == 0;
+  for (size_t j = 0; j < n; j++) {
+    s->kbias[j] = km[j] ? 0.0f : -1.0f;
+    if (km[j]) {
+      memcpy(s->kbuf + j * c->dh, ks.k + j * ks.ldk, c->dh * sizeof(float));
+      memcpy(s->vbuf + j * c->dh, ks.v + j * ks.ldv, c->dh * sizeof(float));
+    } else {
+      memset(s->kbuf + j * c->dh, 0, c->dh * sizeof(float));
+      memset(s->vbuf + j * c->dh, 0, c->dh * sizeof(float));
+    }
+  }
+  ks.k = s->kbuf, ks.v = s->vbuf, ks.ldk = ks.ldv = c->dh, ks.kbias = s->kbias;
+  return ks;
+}
+
+/* X^T of rows [i0, i0 + rows) into panels of nr queries:
+ * dst[p][d][t] = x[i0 + p nr + t][d], zero for t past the rows. */
+static void pack_t(const attn_ctx *c, wsk_attn_cview x, size_t b, size_t h, size_t i0, size_t rows,
+                   float *dst) {
   const size_t nr = c->nr, dh = c->dh;
-  for (size_t pj = 0; pj * nr < n; pj++) {
-    float *panel = dst + pj * dh * nr;
-    for (size_t jj = 0; jj < nr; jj++) {
-      const size_t j = pj * nr + jj;
-      if (j >= n || (kbias && kbias[j] < 0.0f)) {
-        for (size_t d = 0; d < dh; d++) panel[d * nr + jj] = 0.0f;
-        continue;
-      }
-      const float *src = crow(x, b, h, j0 + j);
-      for (size_t d = 0; d < dh; d++) panel[d * nr + jj] = src[d];
+  for (size_t p = 0; p * nr < rows; p++) {
+    float *panel = dst + p * dh * nr;
+    const size_t w = min_sz(nr, rows - p * nr);
+    if (w < nr)
+      for (size_t d = 0; d < dh; d++) memset(panel + d * nr + w, 0, (nr - w) * sizeof(float));
+    for (size_t t = 0; t < w; t++) {
+      const float *src = crow(x, b, h, i0 + p * nr + t);
+      for (size_t d = 0; d < dh; d++) panel[d * nr + t] = src[d];
     }
   }
 }
 
-/* Rows [i0, i0 + n) of x into panels of nr head dimensions:
- * dst[pd][p][dd] = x[i0 + p][pd nr + dd] (zero past dh and for removed rows). */
+/* Rows [i0, i0 + rows) of x into panels of nr head dimensions:
+ * dst[pd][r][dd] = x[i0 + r][pd nr + dd], zero past dh. */
 static void pack_rows(const attn_ctx *c, wsk_attn_cview x, size_t b, size_t h, size_t i0,
-                      size_t n, const float *kbias, float *dst) {
+                      size_t rows, float *dst) {
   const size_t nr = c->nr, dh = c->dh;
   for (size_t pd = 0; pd * nr < dh; pd++) {
-    float *panel = dst + pd * n * nr;
+    float *panel = dst + pd * rows * nr;
     const size_t w = min_sz(nr, dh - pd * nr);
-    for (size_t p = 0; p < n; p++) {
-      float *d = panel + p * nr;
-      if (kbias && kbias[p] < 0.0f) {
-        memset(d, 0, nr * sizeof(float));
-        continue;
-      }
-      memcpy(d, crow(x, b, h, i0 + p) + pd * nr, w * sizeof(float));
+    for (size_t r = 0; r < rows; r++) {
+      float *d = panel + r * nr;
+      memcpy(d, crow(x, b, h, i0 + r) + pd * nr, w * sizeof(float));
       for (size_t dd = w; dd < nr; dd++) d[dd] = 0.0f;
     }
   }
 }
 
-/* t[rows][ldt] (+)= A . B with A element (i, p) at a[i rsa + p csa] (i < rows,
- * p < kc) and B = cols columns in panels of nr (panel stride kc nr):
- * the gemm micro-kernel tile by tile; first: start from +0 (else continue
- * from t). */
+/* t[rows][..] (+)= A . B on the gemm micro-kernel, one register tile at a
+ * time: A element (i, p) at a[i rsa + p csa] (i < rows, p < kc); B one panel
+ * of nr columns (cols <= nr valid) with rows of nr floats; first: start from
+ * +0, else continue from t. */
 static void mm(const attn_ctx *c, size_t rows, size_t cols, size_t kc, const float *a, size_t rsa,
                size_t csa, const float *bp, float *t, size_t ldt, int first) {
   static const wsk_gemm_epilogue ep = {1.0f, 0.0f, NULL, 0};
-  const size_t mr = c->mr, nr = c->nr;
-  for (size_t pj = 0; pj * nr < cols; pj++) {
-    const size_t nre = min_sz(nr, cols - pj * nr);
-    for (size_t ir = 0; ir < rows; ir += mr)
-      c->gk->kernel(kc, a + ir * rsa, rsa, csa, bp + pj * kc * nr, min_sz(mr, rows - ir), nre,
-                    t + ir * ldt + pj * nr, ldt, first, 0, &ep, t + ir * ldt + pj * nr, ldt, 0);
-  }
+  const size_t mr = c->mr;
+  for (size_t ir = 0; ir < rows; ir += mr)
+    c->gk->kernel(kc, a + ir * rsa, rsa, csa, bp, min_sz(mr, rows - ir), cols, t + ir * ldt, ldt,
+                  first, 0, &ep, t + ir * ldt, ldt, 0);
+}
+
+/* S^T[j][t] = k_j . x_t for the block's n keys and the query panels of
+ * xt (packed X^T): st in panels [p][KB][nr]. */
+static void scores_t(const attn_ctx *c, size_t rows, size_t n, const float *k, size_t ldk,
+                     const float *xt, float *st) {
+  const size_t nr = c->nr;
+  for (size_t p = 0; p * nr < rows; p++)
+    mm(c, n, min_sz(nr, rows - p * nr), c->dh, k, ldk, 1, xt + p * c->dh * nr, st + p * KB * nr,
+       nr, 1);
 }
 
 /* ---- forward ------------------------------------------------------------------ */
@@ -232,29 +263,37 @@ static void mm(const attn_ctx *c, size_t rows, size_t cols, size_t kc, const flo
 static void fwd_task(void *ctx, size_t index, int thread) {
   const attn_ctx *c = ctx;
   attn_scratch s = carve(c, thread);
-  const size_t nqb = (c->lq + QB - 1) / QB;
+  const size_t nqb = (c->lq + QB - 1) / QB, nr = c->nr, dh = c->dh;
   const size_t bh = index / nqb, b = bh / c->H, h = bh % c->H;
   const size_t i0 = (index % nqb) * QB, rows = min_sz(QB, c->lq - i0);
-  const wsk_attn_cview q = c->q;
-  const ptrdiff_t ldq = (ptrdiff_t)q.sl;
-  memset(s.acc0, 0, rows * c->dpad * sizeof(float));
-  memset(s.l, 0, 16 * rows * sizeof(float));
-  for (size_t r = 0; r < rows; r++) s.m[r] = -INFINITY;
+  const size_t cols = round_up(rows, 16);
+  pack_t(c, c->q, b, h, i0, rows, s.qt);
+  memset(s.ot, 0, dh * QB * sizeof(float));
+  memset(s.l, 0, QB * sizeof(float));
+  for (size_t r = 0; r < QB; r++) s.m[r] = -INFINITY;
   const size_t jend = key_end(c, i0, rows);
   for (size_t j0 = 0; j0 < jend; j0 += KB) {
     const size_t n = min_sz(KB, c->lk - j0);
-    int none;
-    const float *kb = block_bias(c, b, j0, n, s.kbias, &none);
-    if (none) continue; /* nothing to add; skipping changes no bit */
-    for (size_t r = 0; r < rows; r++) s.lim[r] = key_limit(c, i0 + r, j0, n);
-    pack_t(c, c->k, b, h, j0, n, kb, s.kt);
-    pack_rows(c, c->v, b, h, j0, n, kb, s.vp);
-    mm(c, rows, n, c->dh, crow(q, b, h, i0), (size_t)ldq, 1, s.kt, s.s, KB, 1);
-    c->ak->fwd_update(rows, s.lim, c->scale, kb, s.s, s.m, s.l, s.acc0, c->dpad, c->dpad, s.tmp);
-    mm(c, rows, c->dh, n, s.s, KB, 1, s.vp, s.acc0, c->dpad, 0);
+    const key_src ks = key_block(c, &s, b, h, j0, n);
+    if (ks.none) continue; /* nothing to add: skipping changes no bit */
+    limits(c, i0, rows, j0, n, s.limf);
+    scores_t(c, rows, n, ks.k, ks.ldk, s.qt, s.st);
+    for (size_t t = 0; t < cols; t += 16)
+      c->ak->fwd_update(n, s.limf + t, c->scale, ks.kbias, s.st + (t / nr) * KB * nr + t % nr, nr,
+                        s.m + t, s.l + t, s.alpha + t);
+    c->ak->mul_cols(dh, cols, s.alpha, s.ot, QB);
+    /* o^T += V^T P^T: rows = head dimensions, V read in place */
+    for (size_t p = 0; p * nr < rows; p++)
+      mm(c, dh, min_sz(nr, rows - p * nr), n, ks.v, 1, ks.ldv, s.st + p * KB * nr,
+         s.ot + p * nr, QB, 0);
   }
-  c->ak->fwd_finish(rows, s.l, s.m, s.acc0, c->dpad, c->dh, row(c->out, b, h, i0),
-                    (size_t)c->out.sl, c->lse + (b * c->H + h) * c->lq + i0);
+  c->ak->div_cols(dh, cols, s.l, s.ot, QB);
+  float *lse = c->lse + bh * c->lq + i0;
+  for (size_t r = 0; r < rows; r++) {
+    float *dst = row(c->out, b, h, i0 + r);
+    for (size_t d = 0; d < dh; d++) dst[d] = s.ot[d * QB + r];
+    lse[r] = s.l[r] == 0.0f ? INFINITY : s.m[r] + Sleef_finz_logf1_u10purecfma(s.l[r]);
+  }
 }
 
 /* ---- backward ------------------------------------------------------------------ */
@@ -267,103 +306,131 @@ static void dsum_task(void *ctx, size_t index, int thread) {
                 (size_t)c->o.sl, c->dsum + index * c->lq);
 }
 
-/* P and dS of queries [i0, i0 + rows) against key block [j0, j0 + n) into
- * s.s and s.dp (rows of KB). */
-static void probs(const attn_ctx *c, attn_scratch *s, size_t b, size_t h, size_t i0, size_t rows,
-                  size_t j0, size_t n, const float *kb) {
-  const size_t bh = b * c->H + h;
-  for (size_t r = 0; r < rows; r++) s->lim[r] = key_limit(c, i0 + r, j0, n);
-  mm(c, rows, n, c->dh, crow(c->q, b, h, i0), (size_t)c->q.sl, 1, s->kt, s->s, KB, 1);
-  mm(c, rows, n, c->dh, crow(c->dout, b, h, i0), (size_t)c->dout.sl, 1, s->vt, s->dp, KB, 1);
-  c->ak->bwd_ds(rows, s->lim, c->scale, kb, c->lse + bh * c->lq + i0, c->dsum + bh * c->lq + i0,
-                s->s, s->dp);
+/* Query block [i0, i0 + rows) against key blocks [kb0, kb1): adds to dK and
+ * dV of those keys (s->dkacc / dvacc rows from key kv0) when kv, and
+ * computes the block's dQ when dq (written out, scaled). */
+static void bwd_block(const attn_ctx *c, attn_scratch *s, size_t b, size_t h, size_t i0,
+                      size_t rows, size_t kb0, size_t kb1, size_t kv0, int kv, int dq) {
+  const size_t nr = c->nr, dh = c->dh, dpad = c->dpad, bh = b * c->H + h;
+  const size_t cols = round_up(rows, 16);
+  pack_t(c, c->q, b, h, i0, rows, s->qt);
+  pack_t(c, c->dout, b, h, i0, rows, s->dot);
+  if (kv) {
+    pack_rows(c, c->q, b, h, i0, rows, s->qp);
+    pack_rows(c, c->dout, b, h, i0, rows, s->dop);
+  }
+  for (size_t r = 0; r < QB; r++) {
+    s->lse[r] = r < rows ? c->lse[bh * c->lq + i0 + r] : INFINITY;
+    s->dsum[r] = r < rows ? c->dsum[bh * c->lq + i0 + r] : 0.0f;
+  }
+  if (dq) memset(s->ot, 0, dh * QB * sizeof(float));
+  const size_t jend = key_end(c, i0, rows);
+  for (size_t kb = kb0; kb < kb1 && kb * KB < jend; kb++) {
+    const size_t j0 = kb * KB, n = min_sz(KB, c->lk - j0);
+    const key_src ks = key_block(c, s, b, h, j0, n);
+    if (ks.none) continue;
+    limits(c, i0, rows, j0, n, s->limf);
+    scores_t(c, rows, n, ks.k, ks.ldk, s->qt, s->st);
+    scores_t(c, rows, n, ks.v, ks.ldv, s->dot, s->dpt);
+    for (size_t t = 0; t < cols; t += 16) {
+      const size_t o = (t / nr) * KB * nr + t % nr;
+      c->ak->bwd_ds(n, s->limf + t, c->scale, ks.kbias, s->lse + t, s->dsum + t, s->st + o,
+                    s->dpt + o, nr);
+    }
+    for (size_t p = 0; p * nr < rows; p++) {
+      const size_t w = min_sz(nr, rows - p * nr);
+      if (kv) /* dV += P^T dO, dK += dS^T Q: rows = keys, k loop = this panel's queries */
+        for (size_t pd = 0; pd * nr < dh; pd++) {
+          const size_t dw = min_sz(nr, dh - pd * nr);
+          float *dv = s->dvacc + (j0 - kv0) * dpad + pd * nr;
+          float *dk = s->dkacc + (j0 - kv0) * dpad + pd * nr;
+          mm(c, n, dw, w, s->st + p * KB * nr, nr, 1, s->dop + pd * rows * nr + p * nr * nr, dv,
+             dpad, 0);
+          mm(c, n, dw, w, s->dpt + p * KB * nr, nr, 1, s->qp + pd * rows * nr + p * nr * nr, dk,
+             dpad, 0);
+        }
+      if (dq) /* dQ^T += K^T dS^T: rows = head dimensions, K read in place */
+        mm(c, dh, w, n, ks.k, 1, ks.ldk, s->dpt + p * KB * nr, s->ot + p * nr, QB, 0);
+    }
+  }
+  if (dq) {
+    c->ak->scale_rows(dh, cols, c->scale, s->ot, QB, s->ot, QB);
+    for (size_t r = 0; r < rows; r++) {
+      float *dst = row(c->dq, b, h, i0 + r);
+      for (size_t d = 0; d < dh; d++) dst[d] = s->ot[d * QB + r];
+    }
+  }
 }
 
-/* dK and dV of key block [j0, j0 + n); with qacc (fused), also adds the
- * block's share of dQ to qacc[lq][dpad]. */
-static void key_block(const attn_ctx *c, attn_scratch *s, size_t b, size_t h, size_t j0,
-                      float *qacc) {
-  const size_t n = min_sz(KB, c->lk - j0), dpad = c->dpad;
-  int none;
-  const float *kb = block_bias(c, b, j0, n, s->kbias, &none);
-  if (!none) {
-    pack_t(c, c->k, b, h, j0, n, kb, s->kt);
-    pack_t(c, c->v, b, h, j0, n, kb, s->vt);
-    if (qacc) pack_rows(c, c->k, b, h, j0, n, kb, s->kp);
-    memset(s->acc0, 0, n * dpad * sizeof(float));
-    memset(s->acc1, 0, n * dpad * sizeof(float));
-    /* the first query that sees key j0 */
-    size_t istart = 0;
-    if (c->causal && (ptrdiff_t)j0 - c->off > 0) istart = (size_t)((ptrdiff_t)j0 - c->off);
-    for (size_t i0 = istart; i0 < c->lq; i0 += QB) {
-      const size_t rows = min_sz(QB, c->lq - i0);
-      probs(c, s, b, h, i0, rows, j0, n, kb);
-      pack_rows(c, c->dout, b, h, i0, rows, NULL, s->dop);
-      pack_rows(c, c->q, b, h, i0, rows, NULL, s->qp);
-      /* dV += P^T dO, dK += dS^T Q: rows = keys, k loop over the queries */
-      mm(c, n, c->dh, rows, s->s, 1, KB, s->dop, s->acc1, dpad, 0);
-      mm(c, n, c->dh, rows, s->dp, 1, KB, s->qp, s->acc0, dpad, 0);
-      if (qacc) mm(c, rows, c->dh, n, s->dp, KB, 1, s->kp, qacc + i0 * dpad, dpad, 0);
-    }
-  } else {
-    memset(s->acc0, 0, n * dpad * sizeof(float));
-    memset(s->acc1, 0, n * dpad * sizeof(float));
-  }
-  c->ak->scale_rows(n, c->dh, c->scale, s->acc0, dpad, row(c->dk, b, h, j0), (size_t)c->dk.sl);
-  c->ak->scale_rows(n, c->dh, 1.0f, s->acc1, dpad, row(c->dv, b, h, j0), (size_t)c->dv.sl);
-  if (kb && !none)
+/* Writes dK and dV of keys [j0, j0 + n) from the accumulators (rows from
+ * kv0); keys the key mask removes get 0. */
+static void kv_write(const attn_ctx *c, attn_scratch *s, size_t b, size_t h, size_t j0, size_t n,
+                     size_t kv0) {
+  const size_t dpad = c->dpad;
+  c->ak->scale_rows(n, c->dh, c->scale, s->dkacc + (j0 - kv0) * dpad, dpad, row(c->dk, b, h, j0),
+                    (size_t)c->dk.sl);
+  c->ak->scale_rows(n, c->dh, 1.0f, s->dvacc + (j0 - kv0) * dpad, dpad, row(c->dv, b, h, j0),
+                    (size_t)c->dv.sl);
+  if (c->key_mask)
     for (size_t j = 0; j < n; j++)
-      if (kb[j] < 0.0f) {
+      if (!c->key_mask[b * c->lk + j0 + j]) {
         memset(row(c->dk, b, h, j0 + j), 0, c->dh * sizeof(float));
         memset(row(c->dv, b, h, j0 + j), 0, c->dh * sizeof(float));
       }
 }
 
+/* One (batch, head): query blocks in order, each against every key block;
+ * dK and dV accumulate over the whole sequence. */
 static void fused_task(void *ctx, size_t index, int thread) {
   const attn_ctx *c = ctx;
   attn_scratch s = carve(c, thread);
-  const size_t b = index / c->H, h = index % c->H;
-  memset(s.qacc, 0, c->lq * c->dpad * sizeof(float));
-  for (size_t j0 = 0; j0 < c->lk; j0 += KB) key_block(c, &s, b, h, j0, s.qacc);
-  c->ak->scale_rows(c->lq, c->dh, c->scale, s.qacc, c->dpad, row(c->dq, b, h, 0),
-                    (size_t)c->dq.sl);
+  const size_t b = index / c->H, h = index % c->H, nkb = (c->lk + KB - 1) / KB;
+  memset(s.dkacc, 0, c->lk * c->dpad * sizeof(float));
+  memset(s.dvacc, 0, c->lk * c->dpad * sizeof(float));
+  for (size_t i0 = 0; i0 < c->lq; i0 += QB)
+    bwd_block(c, &s, b, h, i0, min_sz(QB, c->lq - i0), 0, nkb, 0, 1, 1);
+  kv_write(c, &s, b, h, 0, c->lk, 0);
 }
 
+/* dK and dV of a chunk of key blocks of one (batch, head). */
 static void kv_task(void *ctx, size_t index, int thread) {
   const attn_ctx *c = ctx;
   attn_scratch s = carve(c, thread);
-  const size_t nkb = (c->lk + KB - 1) / KB;
-  const size_t bh = index / nkb, b = bh / c->H, h = bh % c->H;
-  key_block(c, &s, b, h, (index % nkb) * KB, NULL);
+  const size_t nkb = (c->lk + KB - 1) / KB, nch = (nkb + c->kb_chunk - 1) / c->kb_chunk;
+  const size_t bh = index / nch, b = bh / c->H, h = bh % c->H;
+  const size_t kb0 = (index % nch) * c->kb_chunk, kb1 = min_sz(kb0 + c->kb_chunk, nkb);
+  const size_t j0 = kb0 * KB, n = min_sz(kb1 * KB, c->lk) - j0;
+  memset(s.dkacc, 0, n * c->dpad * sizeof(float));
+  memset(s.dvacc, 0, n * c->dpad * sizeof(float));
+  /* the first query that sees key j0 */
+  size_t i0 = 0;
+  if (c->causal && (ptrdiff_t)j0 - c->off > 0) i0 = (size_t)((ptrdiff_t)j0 - c->off) / QB * QB;
+  for (; i0 < c->lq; i0 += QB) bwd_block(c, &s, b, h, i0, min_sz(QB, c->lq - i0), kb0, kb1, j0, 1, 0);
+  kv_write(c, &s, b, h, j0, n, j0);
 }
 
+/* dQ of one query block of one (batch, head). */
 static void q_task(void *ctx, size_t index, int thread) {
   const attn_ctx *c = ctx;
   attn_scratch s = carve(c, thread);
-  const size_t nqb = (c->lq + QB - 1) / QB;
+  const size_t nqb = (c->lq + QB - 1) / QB, nkb = (c->lk + KB - 1) / KB;
   const size_t bh = index / nqb, b = bh / c->H, h = bh % c->H;
-  const size_t i0 = (index % nqb) * QB, rows = min_sz(QB, c->lq - i0);
-  memset(s.acc0, 0, rows * c->dpad * sizeof(float));
-  const size_t jend = key_end(c, i0, rows);
-  for (size_t j0 = 0; j0 < jend; j0 += KB) {
-    const size_t n = min_sz(KB, c->lk - j0);
-    int none;
-    const float *kb = block_bias(c, b, j0, n, s.kbias, &none);
-    if (none) continue;
-    pack_t(c, c->k, b, h, j0, n, kb, s.kt);
-    pack_t(c, c->v, b, h, j0, n, kb, s.vt);
-    pack_rows(c, c->k, b, h, j0, n, kb, s.kp);
-    probs(c, &s, b, h, i0, rows, j0, n, kb);
-    mm(c, rows, c->dh, n, s.dp, KB, 1, s.kp, s.acc0, c->dpad, 0);
-  }
-  c->ak->scale_rows(rows, c->dh, c->scale, s.acc0, c->dpad, row(c->dq, b, h, i0),
-                    (size_t)c->dq.sl);
+  const size_t i0 = (index % nqb) * QB;
+  bwd_block(c, &s, b, h, i0, min_sz(QB, c->lq - i0), 0, nkb, 0, 0, 1);
 }
 
 /* ---- set-up ------------------------------------------------------------------- */
 
+/* Key blocks per dK/dV task of the split backward. */
+enum { KB_CHUNK = 4 };
+
 static int fused_backward(size_t pairs, int threads) {
   return threads == 1 || pairs >= 2 * (size_t)threads;
+}
+
+static size_t kv_keys(size_t pairs, size_t lk, int threads, int backward) {
+  if (!backward) return 0;
+  return fused_backward(pairs, threads) ? lk : KB_CHUNK * KB;
 }
 
 static wsk_status ctx_make(const wsk_gemm_ukernels *gk, const wsk_attn_ukernels *ak,
@@ -384,17 +451,18 @@ static wsk_status ctx_make(const wsk_gemm_ukernels *gk, const wsk_attn_ukernels 
   c->scale = d->scale;
   c->key_mask = d->key_mask;
   const int threads = wsk_threads_count();
-  c->per_thread = round_up(scratch_floats(c->dh, c->nr, c->dpad), 16);
   const size_t pairs = c->B * c->H;
-  c->qacc_floats = backward && fused_backward(pairs, threads) ? c->lq * c->dpad : 0;
+  c->kv_keys = kv_keys(pairs, c->lk, threads, backward);
+  c->kb_chunk = KB_CHUNK;
+  c->per_thread = round_up(scratch_floats(c->dh, c->nr, c->dpad, c->kv_keys), 16);
   const size_t extra = backward ? 2 * pairs * c->lq : pairs * c->lq; /* dsum (+ lse) */
-  const size_t total = (size_t)threads * (c->per_thread + c->qacc_floats) + extra;
+  const size_t total = (size_t)threads * c->per_thread + extra;
   float *p = NULL;
   if (posix_memalign((void **)&p, 64, total * sizeof(float)) != 0 || !p)
     return wsk__fail(WSK_ERR_NOMEM, "wsk_attn: out of memory for %zu bytes of scratch",
                      total * sizeof(float));
   c->scratch = p;
-  c->dsum = p + (size_t)threads * (c->per_thread + c->qacc_floats);
+  c->dsum = p + (size_t)threads * c->per_thread;
   *mem = p;
   return WSK_OK;
 }
@@ -405,10 +473,10 @@ int64_t wsk_attn_workspace_bytes(const wsk_attn_desc *d, int backward) {
   const size_t nr = gk ? gk->nr : 32, dh = (size_t)d->dh, dpad = round_up(dh, 16);
   const int threads = wsk_threads_count();
   const size_t pairs = (size_t)d->batch * (size_t)d->heads, lq = (size_t)d->lq;
-  const size_t per = round_up(scratch_floats(dh, nr, dpad), 16);
-  const size_t qacc = backward && fused_backward(pairs, threads) ? lq * dpad : 0;
+  const size_t kv = kv_keys(pairs, (size_t)d->lk, threads, backward);
+  const size_t per = round_up(scratch_floats(dh, nr, dpad, kv), 16);
   const size_t extra = backward ? 2 * pairs * lq : pairs * lq;
-  return (int64_t)(((size_t)threads * (per + qacc) + extra) * sizeof(float));
+  return (int64_t)(((size_t)threads * per + extra) * sizeof(float));
 }
 
 wsk_status wsk__attn_forward_with(const wsk_gemm_ukernels *gk, const wsk_attn_ukernels *ak,
@@ -438,11 +506,11 @@ wsk_status wsk__attn_backward_with(const wsk_gemm_ukernels *gk, const wsk_attn_u
   const size_t pairs = c.B * c.H;
   wsk_status rc = wsk_parallel_for(pairs, dsum_task, &c);
   if (rc == WSK_OK) {
-    if (c.qacc_floats) {
+    if (c.kv_keys == c.lk && fused_backward(pairs, wsk_threads_count())) {
       rc = wsk_parallel_for(pairs, fused_task, &c);
     } else {
       const size_t nkb = (c.lk + KB - 1) / KB, nqb = (c.lq + QB - 1) / QB;
-      rc = wsk_parallel_for(pairs * nkb, kv_task, &c);
+      rc = wsk_parallel_for(pairs * ((nkb + c.kb_chunk - 1) / c.kb_chunk), kv_task, &c);
       if (rc == WSK_OK) rc = wsk_parallel_for(pairs * nqb, q_task, &c);
     }
   }

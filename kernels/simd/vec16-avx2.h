@@ -113,15 +113,4 @@ static inline v16 v16_erfc(v16 a) {
 /* IEEE square root, correctly rounded (no estimate) */
 static inline v16 v16_sqrt(v16 a) { return (v16){_mm256_sqrt_ps(a.lo), _mm256_sqrt_ps(a.hi)}; }
 
-/* ---- added for the attn family (kernels/simd/attn-body.h) ---- */
-/* The largest lane. Lanes must not be NaN; the sign of a zero result is
- * unspecified (callers add +0). */
-static inline float v16_hmax(v16 a) {
-  __m256 m = _mm256_max_ps(a.lo, a.hi);
-  __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_max_ss(h, _mm_movehdup_ps(h));
-  return _mm_cvtss_f32(h);
-}
-
 #endif

@@ -79,9 +79,4 @@ static inline v16 v16_erfc(v16 a) { return Sleef_finz_erfcf16_u15avx512f(a); }
 /* IEEE square root, correctly rounded (no estimate) */
 static inline v16 v16_sqrt(v16 a) { return _mm512_sqrt_ps(a); }
 
-/* ---- added for the attn family (kernels/simd/attn-body.h) ---- */
-/* The largest lane. Lanes must not be NaN; the sign of a zero result is
- * unspecified (callers add +0). */
-static inline float v16_hmax(v16 a) { return _mm512_reduce_max_ps(a); }
-
 #endif

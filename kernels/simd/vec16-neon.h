@@ -114,11 +114,4 @@ static inline v16 v16_erfc(v16 a) { return V16__MAP1(Sleef_finz_erfcf4_u15advsim
 /* IEEE square root, correctly rounded (no estimate) */
 static inline v16 v16_sqrt(v16 a) { return V16__MAP1(vsqrtq_f32, a); }
 
-/* ---- added for the attn family (kernels/simd/attn-body.h) ---- */
-/* The largest lane. Lanes must not be NaN; the sign of a zero result is
- * unspecified (callers add +0). */
-static inline float v16_hmax(v16 a) {
-  return vmaxvq_f32(vmaxq_f32(vmaxq_f32(a.q[0], a.q[1]), vmaxq_f32(a.q[2], a.q[3])));
-}
-
 #endif
