@@ -12,4 +12,7 @@ void wsk_cmd_bench_usage(FILE *out);
 int wsk_cmd_bench_compare(int argc, char **argv);
 void wsk_cmd_bench_compare_usage(FILE *out);
 
+int wsk_cmd_probe(int argc, char **argv);
+void wsk_cmd_probe_usage(FILE *out);
+
 #endif

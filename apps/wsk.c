@@ -133,6 +133,8 @@ static const wsk_command commands[] = {
      wsk_cmd_bench, wsk_cmd_bench_usage},
     {"bench-compare", "merge the JSON of several `wsk bench` runs into one table and plots",
      wsk_cmd_bench_compare, wsk_cmd_bench_compare_usage},
+    {"probe", "linear probes of a zoo: hyper-representation vs s(W) vs W", wsk_cmd_probe,
+     wsk_cmd_probe_usage},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
