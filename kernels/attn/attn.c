@@ -100,6 +100,8 @@ typedef struct attn_scratch {
   float *st, *dpt;      /* scores / dP, transposed, in query panels: QB x KB */
   float *qt, *dot;      /* Q^T, dO^T in panels of nr queries: dh x QB */
   float *qp, *dop;      /* Q, dO rows in panels of nr head dimensions: QB x dnr */
+  float *kp;            /* K rows of a key block in panels of nr head dimensions: KB x dnr */
+  float *qacc;          /* dQ accumulators: QB x dpad */
   float *kbuf, *vbuf;   /* a key block with removed keys zeroed: KB x dh */
   float *ot;            /* o^T or dQ^T accumulators: dh x QB */
   float *m, *l, *alpha; /* QB each */
@@ -111,8 +113,8 @@ typedef struct attn_scratch {
 
 static size_t scratch_floats(size_t dh, size_t nr, size_t dpad, size_t kv_keys) {
   const size_t dnr = round_up(dh, nr);
-  return 2 * QB * KB + 2 * dh * QB + 2 * QB * dnr + 2 * KB * dh + dh * QB + 6 * QB + QB + KB +
-         2 * kv_keys * dpad + 16;
+  return 2 * QB * KB + 2 * dh * QB + 2 * QB * dnr + KB * dnr + QB * dpad + 2 * KB * dh + dh * QB +
+         6 * QB + QB + KB + 2 * kv_keys * dpad + 16;
 }
 
 static attn_scratch carve(const attn_ctx *c, int thread) {
@@ -125,6 +127,8 @@ static attn_scratch carve(const attn_ctx *c, int thread) {
   s.dot = p, p += c->dh * QB;
   s.qp = p, p += QB * dnr;
   s.dop = p, p += QB * dnr;
+  s.kp = p, p += KB * dnr;
+  s.qacc = p, p += QB * c->dpad;
   s.kbuf = p, p += KB * c->dh;
   s.vbuf = p, p += KB * c->dh;
   s.ot = p, p += c->dh * QB;
@@ -219,17 +223,16 @@ static void pack_t(const attn_ctx *c, wsk_attn_cview x, size_t b, size_t h, size
   }
 }
 
-/* Rows [i0, i0 + rows) of x into panels of nr head dimensions:
- * dst[pd][r][dd] = x[i0 + r][pd nr + dd], zero past dh. */
-static void pack_rows(const attn_ctx *c, wsk_attn_cview x, size_t b, size_t h, size_t i0,
-                      size_t rows, float *dst) {
+/* n rows of x (row stride ldx) into panels of nr head dimensions:
+ * dst[pd][r][dd] = x[r][pd nr + dd], zero past dh. */
+static void pack_rows(const attn_ctx *c, const float *x, size_t ldx, size_t n, float *dst) {
   const size_t nr = c->nr, dh = c->dh;
   for (size_t pd = 0; pd * nr < dh; pd++) {
-    float *panel = dst + pd * rows * nr;
+    float *panel = dst + pd * n * nr;
     const size_t w = min_sz(nr, dh - pd * nr);
-    for (size_t r = 0; r < rows; r++) {
+    for (size_t r = 0; r < n; r++) {
       float *d = panel + r * nr;
-      memcpy(d, crow(x, b, h, i0 + r) + pd * nr, w * sizeof(float));
+      memcpy(d, x + r * ldx + pd * nr, w * sizeof(float));
       for (size_t dd = w; dd < nr; dd++) d[dd] = 0.0f;
     }
   }
@@ -249,13 +252,14 @@ static void mm(const attn_ctx *c, size_t rows, size_t cols, size_t kc, const flo
 }
 
 /* S^T[j][t] = k_j . x_t for the block's n keys and the query panels of
- * xt (packed X^T): st in panels [p][KB][nr]. */
+ * xt (packed X^T): st in panels [p][KB][nr] (the B operand of a product
+ * over keys) when panels, else rows [KB][QB] (an A operand). */
 static void scores_t(const attn_ctx *c, size_t rows, size_t n, const float *k, size_t ldk,
-                     const float *xt, float *st) {
+                     const float *xt, float *st, int panels) {
   const size_t nr = c->nr;
   for (size_t p = 0; p * nr < rows; p++)
-    mm(c, n, min_sz(nr, rows - p * nr), c->dh, k, ldk, 1, xt + p * c->dh * nr, st + p * KB * nr,
-       nr, 1);
+    mm(c, n, min_sz(nr, rows - p * nr), c->dh, k, ldk, 1, xt + p * c->dh * nr,
+       panels ? st + p * KB * nr : st + p * nr, panels ? nr : QB, 1);
 }
 
 /* ---- forward ------------------------------------------------------------------ */
@@ -277,7 +281,7 @@ static void fwd_task(void *ctx, size_t index, int thread) {
     const key_src ks = key_block(c, &s, b, h, j0, n);
     if (ks.none) continue; /* nothing to add: skipping changes no bit */
     limits(c, i0, rows, j0, n, s.limf);
-    scores_t(c, rows, n, ks.k, ks.ldk, s.qt, s.st);
+    scores_t(c, rows, n, ks.k, ks.ldk, s.qt, s.st, 1);
     for (size_t t = 0; t < cols; t += 16)
       c->ak->fwd_update(n, s.limf + t, c->scale, ks.kbias, s.st + (t / nr) * KB * nr + t % nr, nr,
                         s.m + t, s.l + t, s.alpha + t);
@@ -308,7 +312,8 @@ static void dsum_task(void *ctx, size_t index, int thread) {
 
 /* Query block [i0, i0 + rows) against key blocks [kb0, kb1): adds to dK and
  * dV of those keys (s->dkacc / dvacc rows from key kv0) when kv, and
- * computes the block's dQ when dq (written out, scaled). */
+ * computes the block's dQ when dq (written out, scaled). The block's P and
+ * dS are kept transposed, [KB][QB]: an A operand of every product. */
 static void bwd_block(const attn_ctx *c, attn_scratch *s, size_t b, size_t h, size_t i0,
                       size_t rows, size_t kb0, size_t kb1, size_t kv0, int kv, int dq) {
   const size_t nr = c->nr, dh = c->dh, dpad = c->dpad, bh = b * c->H + h;
@@ -316,50 +321,42 @@ static void bwd_block(const attn_ctx *c, attn_scratch *s, size_t b, size_t h, si
   pack_t(c, c->q, b, h, i0, rows, s->qt);
   pack_t(c, c->dout, b, h, i0, rows, s->dot);
   if (kv) {
-    pack_rows(c, c->q, b, h, i0, rows, s->qp);
-    pack_rows(c, c->dout, b, h, i0, rows, s->dop);
+    pack_rows(c, crow(c->q, b, h, i0), (size_t)c->q.sl, rows, s->qp);
+    pack_rows(c, crow(c->dout, b, h, i0), (size_t)c->dout.sl, rows, s->dop);
   }
   for (size_t r = 0; r < QB; r++) {
     s->lse[r] = r < rows ? c->lse[bh * c->lq + i0 + r] : INFINITY;
     s->dsum[r] = r < rows ? c->dsum[bh * c->lq + i0 + r] : 0.0f;
   }
-  if (dq) memset(s->ot, 0, dh * QB * sizeof(float));
+  if (dq) memset(s->qacc, 0, rows * dpad * sizeof(float));
   const size_t jend = key_end(c, i0, rows);
   for (size_t kb = kb0; kb < kb1 && kb * KB < jend; kb++) {
     const size_t j0 = kb * KB, n = min_sz(KB, c->lk - j0);
     const key_src ks = key_block(c, s, b, h, j0, n);
     if (ks.none) continue;
     limits(c, i0, rows, j0, n, s->limf);
-    scores_t(c, rows, n, ks.k, ks.ldk, s->qt, s->st);
-    scores_t(c, rows, n, ks.v, ks.ldv, s->dot, s->dpt);
-    for (size_t t = 0; t < cols; t += 16) {
-      const size_t o = (t / nr) * KB * nr + t % nr;
-      c->ak->bwd_ds(n, s->limf + t, c->scale, ks.kbias, s->lse + t, s->dsum + t, s->st + o,
-                    s->dpt + o, nr);
-    }
-    for (size_t p = 0; p * nr < rows; p++) {
-      const size_t w = min_sz(nr, rows - p * nr);
-      if (kv) /* dV += P^T dO, dK += dS^T Q: rows = keys, k loop = this panel's queries */
-        for (size_t pd = 0; pd * nr < dh; pd++) {
-          const size_t dw = min_sz(nr, dh - pd * nr);
-          float *dv = s->dvacc + (j0 - kv0) * dpad + pd * nr;
-          float *dk = s->dkacc + (j0 - kv0) * dpad + pd * nr;
-          mm(c, n, dw, w, s->st + p * KB * nr, nr, 1, s->dop + pd * rows * nr + p * nr * nr, dv,
-             dpad, 0);
-          mm(c, n, dw, w, s->dpt + p * KB * nr, nr, 1, s->qp + pd * rows * nr + p * nr * nr, dk,
-             dpad, 0);
-        }
-      if (dq) /* dQ^T += K^T dS^T: rows = head dimensions, K read in place */
-        mm(c, dh, w, n, ks.k, 1, ks.ldk, s->dpt + p * KB * nr, s->ot + p * nr, QB, 0);
+    scores_t(c, rows, n, ks.k, ks.ldk, s->qt, s->st, 0);
+    scores_t(c, rows, n, ks.v, ks.ldv, s->dot, s->dpt, 0);
+    for (size_t t = 0; t < cols; t += 16)
+      c->ak->bwd_ds(n, s->limf + t, c->scale, ks.kbias, s->lse + t, s->dsum + t, s->st + t,
+                    s->dpt + t, QB);
+    if (kv) /* dV += P^T dO, dK += dS^T Q: rows = keys, k loop = the queries */
+      for (size_t pd = 0; pd * nr < dh; pd++) {
+        const size_t dw = min_sz(nr, dh - pd * nr);
+        mm(c, n, dw, rows, s->st, QB, 1, s->dop + pd * rows * nr,
+           s->dvacc + (j0 - kv0) * dpad + pd * nr, dpad, 0);
+        mm(c, n, dw, rows, s->dpt, QB, 1, s->qp + pd * rows * nr,
+           s->dkacc + (j0 - kv0) * dpad + pd * nr, dpad, 0);
+      }
+    if (dq) { /* dQ += dS K: rows = queries, k loop = the block's keys */
+      pack_rows(c, ks.k, ks.ldk, n, s->kp);
+      for (size_t pd = 0; pd * nr < dh; pd++)
+        mm(c, rows, min_sz(nr, dh - pd * nr), n, s->dpt, 1, QB, s->kp + pd * n * nr,
+           s->qacc + pd * nr, dpad, 0);
     }
   }
-  if (dq) {
-    c->ak->scale_rows(dh, cols, c->scale, s->ot, QB, s->ot, QB);
-    for (size_t r = 0; r < rows; r++) {
-      float *dst = row(c->dq, b, h, i0 + r);
-      for (size_t d = 0; d < dh; d++) dst[d] = s->ot[d * QB + r];
-    }
-  }
+  if (dq)
+    c->ak->scale_rows(rows, dh, c->scale, s->qacc, dpad, row(c->dq, b, h, i0), (size_t)c->dq.sl);
 }
 
 /* Writes dK and dV of keys [j0, j0 + n) from the accumulators (rows from
