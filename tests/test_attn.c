@@ -274,7 +274,10 @@ static void test_scalar_vs_reference(void **state) {
       ref_run(&p, &R);
       const size_t nk = (size_t)(sh[0] * sh[3] * sh[1] * sh[4]);
       double vmax = 0;
-      for (size_t i = 0; i < p.nk; i++) vmax = fmax(vmax, fabs((double)p.v[i]));
+      for (size_t i = 0; i < p.nk; i++) {
+        const double a = fabs((double)p.v[i]);
+        if (a > vmax) vmax = a;
+      }
       check_close("o", s.o, R.o, p.no, 1e-5 * vmax);
       for (size_t i = 0; i < (size_t)(sh[0] * sh[1] * sh[2]); i++) {
         if (isinf(R.lse[i])) {
