@@ -161,8 +161,10 @@ typedef struct wsk_attn_ukernels {
                  const float *dsum, float *st, float *dpt, size_t ld);
   /* x[r*ldx + c] *= alpha[c] for r < rows, c < cols (cols a multiple of 16) */
   void (*mul_cols)(size_t rows, size_t cols, const float *alpha, float *x, size_t ldx);
-  /* x[r*ldx + c] = l[c] == 0 ? 0 : x[r*ldx + c] / l[c] (cols a multiple of 16) */
-  void (*div_cols)(size_t rows, size_t cols, const float *l, float *x, size_t ldx);
+  /* The end of the forward: x[r*ldx + c] = l[c] == 0 ? 0 : x[r*ldx + c] / l[c]
+   * and lse[c] = l[c] == 0 ? +Inf : m[c] + log(l[c]) (cols a multiple of 16) */
+  void (*finish)(size_t rows, size_t cols, const float *l, const float *m, float *x, size_t ldx,
+                 float *lse);
   /* out[r] = a_r . b_r over dh: 16 partial sums (lane d mod 16), halving tree */
   void (*rowdot)(size_t rows, size_t dh, const float *a, size_t lda, const float *b, size_t ldb,
                  float *out);

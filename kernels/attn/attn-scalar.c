@@ -13,6 +13,7 @@
  * (FP_FAST_FMA); this file is built with baseline flags. They use the FMA
  * instruction: the transcendentals of this tier need an FMA-capable CPU. */
 float Sleef_finz_expf1_u10purecfma(float);
+float Sleef_finz_logf1_u10purecfma(float);
 
 static inline int masked(size_t j, float limf, const float *kbias) {
   return !((float)j < limf) || (kbias && kbias[j] < 0.0f);
@@ -62,10 +63,13 @@ static void mul_cols(size_t rows, size_t cols, const float *alpha, float *x, siz
     for (size_t c = 0; c < cols; c++) x[r * ldx + c] = x[r * ldx + c] * alpha[c];
 }
 
-static void div_cols(size_t rows, size_t cols, const float *l, float *x, size_t ldx) {
+static void finish(size_t rows, size_t cols, const float *l, const float *m, float *x, size_t ldx,
+                   float *lse) {
   for (size_t r = 0; r < rows; r++)
     for (size_t c = 0; c < cols; c++)
       x[r * ldx + c] = l[c] == 0.0f ? 0.0f : x[r * ldx + c] / l[c];
+  for (size_t c = 0; c < cols; c++)
+    lse[c] = l[c] == 0.0f ? INFINITY : m[c] + Sleef_finz_logf1_u10purecfma(l[c]);
 }
 
 /* The halving tree over 16 partial sums (wsk/attn.h). */
@@ -91,4 +95,4 @@ static void scale_rows(size_t rows, size_t dh, float alpha, const float *acc, si
 }
 
 const wsk_attn_ukernels wsk_attn_ukernels__scalar = {
-    WSK_ISA_SCALAR, fwd_update, bwd_ds, mul_cols, div_cols, rowdot, scale_rows};
+    WSK_ISA_SCALAR, fwd_update, bwd_ds, mul_cols, finish, rowdot, scale_rows};

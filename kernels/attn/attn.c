@@ -39,11 +39,6 @@
 #include "kernels/ukernels.h"
 #include "wsk/threads.h"
 
-/* sleef.h declares the purecfma functions only when the compiler targets FMA
- * (FP_FAST_FMA); this file is built with baseline flags. The log-sum-exp is
- * taken with SLEEF's deterministic scalar log on every tier. */
-float Sleef_finz_logf1_u10purecfma(float);
-
 enum { KB = WSK_ATTN_KEY_BLOCK, QB = 64 };
 
 static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
@@ -216,7 +211,15 @@ static void pack_t(const attn_ctx *c, wsk_attn_cview x, size_t b, size_t h, size
     const size_t w = min_sz(nr, rows - p * nr);
     if (w < nr)
       for (size_t d = 0; d < dh; d++) memset(panel + d * nr + w, 0, (nr - w) * sizeof(float));
-    for (size_t t = 0; t < w; t++) {
+    /* eight rows at a time: eight sequential reads, one 32-byte write per d */
+    size_t t = 0;
+    for (; t + 8 <= w; t += 8) {
+      const float *src[8];
+      for (size_t u = 0; u < 8; u++) src[u] = crow(x, b, h, i0 + p * nr + t + u);
+      for (size_t d = 0; d < dh; d++)
+        for (size_t u = 0; u < 8; u++) panel[d * nr + t + u] = src[u][d];
+    }
+    for (; t < w; t++) {
       const float *src = crow(x, b, h, i0 + p * nr + t);
       for (size_t d = 0; d < dh; d++) panel[d * nr + t] = src[d];
     }
@@ -291,12 +294,11 @@ static void fwd_task(void *ctx, size_t index, int thread) {
       mm(c, dh, min_sz(nr, rows - p * nr), n, ks.v, 1, ks.ldv, s.st + p * KB * nr,
          s.ot + p * nr, QB, 0);
   }
-  c->ak->div_cols(dh, cols, s.l, s.ot, QB);
-  float *lse = c->lse + bh * c->lq + i0;
+  c->ak->finish(dh, cols, s.l, s.m, s.ot, QB, s.lse);
+  memcpy(c->lse + bh * c->lq + i0, s.lse, rows * sizeof(float));
   for (size_t r = 0; r < rows; r++) {
     float *dst = row(c->out, b, h, i0 + r);
     for (size_t d = 0; d < dh; d++) dst[d] = s.ot[d * QB + r];
-    lse[r] = s.l[r] == 0.0f ? INFINITY : s.m[r] + Sleef_finz_logf1_u10purecfma(s.l[r]);
   }
 }
 

@@ -76,15 +76,17 @@ static void AT_FN(mul_cols)(size_t rows, size_t cols, const float *alpha, float 
   }
 }
 
-static void AT_FN(div_cols)(size_t rows, size_t cols, const float *l, float *x, size_t ldx) {
-  const v16 zero = v16_set1(0.0f);
+static void AT_FN(finish)(size_t rows, size_t cols, const float *l, const float *m, float *x,
+                          size_t ldx, float *lse) {
+  const v16 zero = v16_set1(0.0f), inf = v16_set1(INFINITY);
   for (size_t c = 0; c < cols; c += 16) {
+    /* l == 0 -> 0 and +Inf: l is >= 0 or NaN, so l <= 0 means l == 0 */
     const v16 d = v16_loadu(l + c);
     for (size_t r = 0; r < rows; r++) {
       const v16 q = v16_div(v16_loadu(x + r * ldx + c), d);
-      /* l == 0 -> 0: l is >= 0 or NaN, so l <= 0 means l == 0 */
       v16_storeu(x + r * ldx + c, v16_sel_le(d, zero, zero, q));
     }
+    v16_storeu(lse + c, v16_sel_le(d, zero, inf, v16_add(v16_loadu(m + c), v16_log(d))));
   }
 }
 
@@ -109,5 +111,5 @@ static void AT_FN(scale_rows)(size_t rows, size_t dh, float alpha, const float *
 }
 
 const wsk_attn_ukernels AT_TABLE = {WSK_BODY_ISA_ENUM, AT_FN(fwd_update), AT_FN(bwd_ds),
-                                    AT_FN(mul_cols),   AT_FN(div_cols),   AT_FN(rowdot),
+                                    AT_FN(mul_cols),   AT_FN(finish),   AT_FN(rowdot),
                                     AT_FN(scale_rows)};

@@ -113,4 +113,9 @@ static inline v16 v16_erfc(v16 a) {
 /* IEEE square root, correctly rounded (no estimate) */
 static inline v16 v16_sqrt(v16 a) { return (v16){_mm256_sqrt_ps(a.lo), _mm256_sqrt_ps(a.hi)}; }
 
+/* ---- added for the attn family (kernels/simd/attn-body.h) ---- */
+static inline v16 v16_log(v16 a) {
+  return (v16){Sleef_finz_logf8_u10avx2(a.lo), Sleef_finz_logf8_u10avx2(a.hi)};
+}
+
 #endif

@@ -79,4 +79,7 @@ static inline v16 v16_erfc(v16 a) { return Sleef_finz_erfcf16_u15avx512f(a); }
 /* IEEE square root, correctly rounded (no estimate) */
 static inline v16 v16_sqrt(v16 a) { return _mm512_sqrt_ps(a); }
 
+/* ---- added for the attn family (kernels/simd/attn-body.h) ---- */
+static inline v16 v16_log(v16 a) { return Sleef_finz_logf16_u10avx512f(a); }
+
 #endif

@@ -114,4 +114,7 @@ static inline v16 v16_erfc(v16 a) { return V16__MAP1(Sleef_finz_erfcf4_u15advsim
 /* IEEE square root, correctly rounded (no estimate) */
 static inline v16 v16_sqrt(v16 a) { return V16__MAP1(vsqrtq_f32, a); }
 
+/* ---- added for the attn family (kernels/simd/attn-body.h) ---- */
+static inline v16 v16_log(v16 a) { return V16__MAP1(Sleef_finz_logf4_u10advsimd, a); }
+
 #endif
