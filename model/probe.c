@@ -44,42 +44,49 @@ static double *dalloc(size_t n, size_t m) {
 
 /* ---- the split by model ------------------------------------------------------------- */
 
+typedef struct id_row {
+  const char *id;
+  uint32_t row;
+} id_row;
+
+static int cmp_id_row(const void *pa, const void *pb) {
+  const id_row *a = pa, *b = pb;
+  const int c = strcmp(a->id, b->id);
+  return c ? c : (a->row > b->row) - (a->row < b->row);
+}
+
 wsk_status wsk_probe_split(const char *const *model_ids, size_t nrows, uint64_t seed,
                            uint8_t *split, size_t models[3]) {
   if (!model_ids || !split) return wsk__fail(WSK_ERR_NULL, "wsk_probe_split: NULL argument");
   if (nrows > UINT32_MAX)
     return wsk__fail(WSK_ERR_SIZE, "wsk_probe_split: too many rows (%zu)", nrows);
-  /* model of each row: index of its id among the distinct ids, in order of
-   * first appearance (rows of one model are usually adjacent: check the
-   * previous row's model first) */
-  uint32_t *model_of = malloc((nrows ? nrows : 1) * sizeof *model_of);
-  uint32_t *first_row = malloc((nrows ? nrows : 1) * sizeof *first_row);
-  uint32_t *order = malloc((nrows ? nrows : 1) * sizeof *order);
-  uint8_t *model_split = malloc(nrows ? nrows : 1);
+  for (size_t i = 0; i < nrows; i++)
+    if (!model_ids[i])
+      return wsk__fail(WSK_ERR_NULL, "wsk_probe_split: model id of row %zu is NULL", i);
+  const size_t cap = nrows ? nrows : 1;
+  id_row *rows = malloc(cap * sizeof *rows);
+  uint32_t *model_of =
+      malloc(cap * sizeof *model_of); /* rank of the row's id among the distinct ids */
+  uint32_t *order = malloc(cap * sizeof *order);
+  uint8_t *model_split = malloc(cap);
   wsk_status st = WSK_OK;
-  if (!model_of || !first_row || !order || !model_split) {
+  if (!rows || !model_of || !order || !model_split) {
     st = wsk__fail(WSK_ERR_NOMEM, "wsk_probe_split: out of memory (%zu rows)", nrows);
     goto done;
   }
+  /* the distinct ids in strcmp order, so that the split depends on the set
+   * of ids and the seed, not on the order of the rows */
+  for (size_t i = 0; i < nrows; i++) {
+    rows[i].id = model_ids[i];
+    rows[i].row = (uint32_t)i;
+  }
+  qsort(rows, nrows, sizeof *rows, cmp_id_row);
   size_t m = 0;
   for (size_t i = 0; i < nrows; i++) {
-    if (!model_ids[i]) {
-      st = wsk__fail(WSK_ERR_NULL, "wsk_probe_split: model id of row %zu is NULL", i);
-      goto done;
-    }
-    size_t k = m;
-    if (i > 0 && strcmp(model_ids[i], model_ids[first_row[model_of[i - 1]]]) == 0) {
-      k = model_of[i - 1];
-    } else {
-      for (size_t q = 0; q < m; q++)
-        if (strcmp(model_ids[i], model_ids[first_row[q]]) == 0) {
-          k = q;
-          break;
-        }
-    }
-    if (k == m) first_row[m++] = (uint32_t)i;
-    model_of[i] = (uint32_t)k;
+    if (i > 0 && strcmp(rows[i].id, rows[i - 1].id) != 0) m++;
+    model_of[rows[i].row] = (uint32_t)m;
   }
+  if (nrows > 0) m++;
   if (m < WSK_PROBE_MIN_MODELS) {
     st = wsk__fail(WSK_ERR_SIZE,
                    "too few models for a train/validation/test split: %zu distinct model_ids in "
@@ -105,8 +112,8 @@ wsk_status wsk_probe_split(const char *const *model_ids, size_t nrows, uint64_t 
     models[WSK_SPLIT_TEST] = n_hold;
   }
 done:
+  free(rows);
   free(model_of);
-  free(first_row);
   free(order);
   free(model_split);
   return st;
@@ -463,22 +470,34 @@ static wsk_status check_labels(const int *labels, size_t n, int ncls) {
   return WSK_OK;
 }
 
-/* class scores of standardized rows, argmax with the lowest class on ties */
-static void lr_predict_z(const double *theta, size_t d, int C, const double *z, size_t n,
-                         int *pred) {
+/* class scores of standardized rows, argmax with the lowest class on ties;
+ * with labels y (may be NULL) also the mean cross-entropy into *ce */
+static void lr_predict_z(const double *theta, size_t d, int C, const double *z, size_t n, int *pred,
+                         const int *y, double *ce) {
   const double *b = theta + (size_t)C * d;
+  double loss = 0;
   for (size_t i = 0; i < n; i++) {
     int best = 0;
-    double bs = -INFINITY;
+    double bs = -INFINITY, sy = 0;
     for (int c = 0; c < C; c++) {
       const double s = b[c] + wsk_ddot(z + i * d, theta + (size_t)c * d, d);
       if (s > bs || (c == 0)) {
         bs = s;
         best = c;
       }
+      if (y && c == y[i]) sy = s;
     }
     pred[i] = best;
+    if (y) {
+      double sum = 0;
+      for (int c = 0; c < C; c++) {
+        const double s = b[c] + wsk_ddot(z + i * d, theta + (size_t)c * d, d);
+        sum = sum + Sleef_finz_expd1_u10purecfma(s - bs);
+      }
+      loss = loss + ((bs + Sleef_finz_logd1_u10purecfma(sum)) - sy);
+    }
   }
+  if (ce) *ce = n ? loss / (double)n : NAN;
 }
 
 void wsk_logistic_free(wsk_logistic *m) {
@@ -561,7 +580,7 @@ wsk_status wsk_logistic_predict(const wsk_logistic *m, const double *x, size_t n
   memcpy(theta + C * d, m->b, C * sizeof(double));
   for (size_t i = 0; i < n; i++) {
     wsk_standardize_apply(&m->std, x + i * d, 1, z);
-    lr_predict_z(theta, d, m->ncls, z, 1, pred + i);
+    lr_predict_z(theta, d, m->ncls, z, 1, pred + i, NULL, NULL);
   }
   free(z);
   free(theta);
@@ -625,19 +644,26 @@ wsk_status wsk_probe_logistic(const double *x, size_t n, size_t d, const uint8_t
   wsk_standardize_apply(&std, zte, nte, zte);
   if ((st = lr_alloc(&p, ztr, ntr, d, ytr, ncls, 0)) != WSK_OK) goto done;
   for (size_t k = 0; k < D; k++) theta[k] = 0;
-  double best_acc = -1, best_lambda = NAN;
+  /* lambda: the best validation accuracy; ties go to the lower validation
+   * cross-entropy (accuracy is coarse on a few models), then to the larger
+   * lambda */
+  double best_acc = -1, best_ce = INFINITY, best_lambda = NAN;
   for (size_t l = 0; l < ngrid; l++) { /* each fit starts from the previous solution */
     p.lambda = grid[l];
     if ((st = lbfgs(&p, theta, WSK_PROBE_LOGISTIC_MAXIT, NULL)) != WSK_OK) goto done;
-    lr_predict_z(theta, d, ncls, zva, nva, pred);
+    double ce;
+    lr_predict_z(theta, d, ncls, zva, nva, pred, yva, &ce);
     const double acc = accuracy(pred, yva, nva);
-    if (acc > best_acc || (acc == best_acc && grid[l] > best_lambda)) {
+    if (!(ce == ce)) ce = INFINITY; /* NaN */
+    if (acc > best_acc || (acc == best_acc && ce < best_ce) ||
+        (acc == best_acc && ce == best_ce && grid[l] > best_lambda)) {
       best_acc = acc;
+      best_ce = ce;
       best_lambda = grid[l];
       memcpy(best, theta, D * sizeof(double));
     }
   }
-  lr_predict_z(best, d, ncls, zte, nte, pred);
+  lr_predict_z(best, d, ncls, zte, nte, pred, NULL, NULL);
   *lambda = best_lambda;
   *val_acc = best_acc;
   *test_acc = accuracy(pred, yte, nte);
@@ -759,10 +785,11 @@ static wsk_status load_embeddings(const wsk_probe_options *opt, zoo_data *z) {
                        opt->embeddings);
     }
     if (st.ranks[k] != 2 || st.shapes[k][1] < 1) {
+      const int rank = st.ranks[k];
       wsk_safetensors_free(&st);
       return wsk__fail(WSK_ERR_FORMAT,
                        "%s: tensor 'embeddings' must have shape [rows][d] with d >= 1 (rank %d)",
-                       opt->embeddings, st.ranks[k]);
+                       opt->embeddings, rank);
     }
     e = st.data[k];
     rows = (size_t)st.shapes[k][0];

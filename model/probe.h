@@ -7,7 +7,8 @@
  *    seed (model/rng.h, stream WSK_PROBE_RNG_STREAM) and cut 70/15/15 into
  *    train / validation / test models; every checkpoint of a model lands in
  *    its model's split, so no probe sees a sibling (another epoch) of a test
- *    model. The split depends only on the seed and the set of model_ids.
+ *    model. The split depends only on the seed and the set of model_ids
+ *    (wsk_probe_split).
  *  - continuous properties (test accuracy, generalization gap, epoch): ridge
  *    regression (model/linalg.h) on standardized features for each lambda of
  *    WSK_PROBE_RIDGE_GRID, fitted on the training rows; lambda minimizes the
@@ -24,7 +25,8 @@
  *    largest gradient entry is below 1e-6 or the loss stops decreasing), for
  *    each lambda of WSK_PROBE_LOGISTIC_GRID from the largest down, each fit
  *    starting from the previous one's solution; lambda maximizes validation
- *    accuracy (ties: the larger lambda); reported: test accuracy.
+ *    accuracy (ties: the lower validation cross-entropy, then the larger
+ *    lambda), fitted on the training rows; reported: test accuracy.
  *  - rows whose weights, embedding or continuous properties are not finite
  *    are left out of every feature set (counted in the results).
  * All arithmetic is in a fixed order (model/linalg.h), so results are
@@ -51,13 +53,14 @@ enum { WSK_SPLIT_TRAIN = 0, WSK_SPLIT_VAL = 1, WSK_SPLIT_TEST = 2 };
 #define WSK_PROBE_MIN_MODELS 5
 
 /* Assigns each of nrows rows to a split by its model id (model_ids[i] is
- * row i's id; equal strings = one model): the distinct ids in order of first
- * appearance are shuffled (wsk_rng_shuffle_u32, seed, WSK_PROBE_RNG_STREAM);
- * the first n_train are train, the next n_val validation, the rest test,
- * with n_val = n_test = max(1, round(0.15 M)) and n_train = M - n_val - n_test
- * for M models. split[i] gets WSK_SPLIT_*; models[3] (may be NULL) the
- * number of models per split. Fewer than WSK_PROBE_MIN_MODELS models is
- * WSK_ERR_SIZE. */
+ * row i's id; equal strings = one model): the M distinct ids, sorted by
+ * strcmp, are shuffled (wsk_rng_shuffle_u32 with seed and
+ * WSK_PROBE_RNG_STREAM); the first n_train are train, the next n_val
+ * validation, the rest test, with n_val = n_test = max(1, round(0.15 M)) and
+ * n_train = M - n_val - n_test. So the split depends only on the seed and
+ * the set of ids, not on the order of the rows. split[i] gets WSK_SPLIT_*;
+ * models[3] (may be NULL) the number of models per split. Fewer than
+ * WSK_PROBE_MIN_MODELS models is WSK_ERR_SIZE. */
 wsk_status wsk_probe_split(const char *const *model_ids, size_t nrows, uint64_t seed,
                            uint8_t *split, size_t models[3]);
 
