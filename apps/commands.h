@@ -15,4 +15,7 @@ void wsk_cmd_bench_compare_usage(FILE *out);
 int wsk_cmd_probe(int argc, char **argv);
 void wsk_cmd_probe_usage(FILE *out);
 
+int wsk_cmd_ssl(int argc, char **argv);
+void wsk_cmd_ssl_usage(FILE *out);
+
 #endif
