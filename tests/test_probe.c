@@ -17,7 +17,8 @@
  * - wsk_probe_run on a zoo this test writes (zoo.csv + safetensors through
  *   model/io.h): W and the embeddings recover linear targets, the classes are
  *   read back, "—" where the embeddings are absent, the Markdown and CSV
- *   files, the same bits for 1 and 3 threads, non-finite rows left out;
+ *   files, the same bits for 1 and 3 threads and a cross-machine digest of
+ *   them, non-finite rows left out;
  * - every error path: missing zoo.csv, column, checkpoint; bad numbers;
  *   different layouts; embeddings of the wrong rows, shape or name; too few
  *   models or usable rows; bad arguments.
@@ -34,6 +35,10 @@
 #include "model/probe.h"
 #include "model/safetensors.h"
 #include "testutil.h"
+
+/* tu_digest of the e2e zoo's probe results (scores, validation scores and
+ * lambdas as double bit patterns), recorded on x86-64 */
+#define PROBE_DIGEST 0x7371ee80ad13e321ull
 
 static double urand(tu_rng *r, double lo, double hi) {
   return (double)tu_uniform(r, (float)lo, (float)hi);
@@ -650,6 +655,18 @@ static void test_zoo_end_to_end(void **state) {
   for (int k = 0; k < 3; k++) assert_true(res2->cell[k][WSK_PROBE_HYPER].value > 0.999);
   for (int k = 3; k < 6; k++) /* the embedding holds the class codes: exact */
     assert_true(res2->cell[k][WSK_PROBE_HYPER].value == 1.0);
+  /* the bits of every score and lambda: the digest recorded on x86-64, so
+   * the aarch64 leg proves the same results there */
+  double bits[WSK_PROBE_NPROP * WSK_PROBE_NFEAT * 3];
+  for (int k = 0, q = 0; k < WSK_PROBE_NPROP; k++)
+    for (int f = 0; f < WSK_PROBE_NFEAT; f++) {
+      bits[q++] = res2->cell[k][f].value;
+      bits[q++] = res2->cell[k][f].val_value;
+      bits[q++] = res2->cell[k][f].lambda;
+    }
+  tu_assert_digest(
+      "probe", tu_digest(TU_DIGEST_INIT, (const float *)bits, 2 * (sizeof bits / sizeof bits[0])),
+      PROBE_DIGEST);
   wsk_strbuf tb = WSK_STRBUF_INIT;
   assert_int_equal(wsk_probe_table_markdown(res2, &tb), WSK_OK);
   assert_null(strstr(tb.s, "—"));
