@@ -64,8 +64,9 @@ static int announced_size(const char *path, uint64_t *size, int *gz) {
   return ok;
 }
 
-/* Reads up to n bytes; returns the count read, or -1 on a zlib error (message
- * recorded). A short count means the end of the data. */
+/* Reads up to n bytes; returns the count read, or -1 on corrupt data and -2
+ * when the file cannot be read (message recorded). A short count means the
+ * end of the data. */
 static long long gz_read_all(gzFile g, void *buf, size_t n, const char *path) {
   unsigned char *p = buf;
   size_t got = 0;
@@ -76,8 +77,11 @@ static long long gz_read_all(gzFile g, void *buf, size_t n, const char *path) {
     if (r < 0) {
       int errnum;
       const char *msg = gzerror(g, &errnum);
-      wsk__fail(WSK_ERR_FORMAT, "%s: corrupt gzip data (%s)" FMNIST_HINT, path,
-                errnum == Z_ERRNO ? strerror(errno) : msg);
+      if (errnum == Z_ERRNO) {
+        wsk__fail(WSK_ERR_IO, "cannot read %s: %s" FMNIST_HINT, path, strerror(errno));
+        return -2;
+      }
+      wsk__fail(WSK_ERR_FORMAT, "%s: corrupt gzip data (%s)" FMNIST_HINT, path, msg);
       return -1;
     }
     if (r == 0) {
@@ -95,19 +99,19 @@ static long long gz_read_all(gzFile g, void *buf, size_t n, const char *path) {
   return (long long)got;
 }
 
-/* Reads the rest of the stream and counts its bytes (-1 on a zlib error). */
+/* Reads the rest of the stream and counts its bytes (< 0 as gz_read_all). */
 static long long gz_count_rest(gzFile g, const char *path) {
   enum { CHUNK = 1 << 16 };
   unsigned char *scratch = malloc(CHUNK);
   if (!scratch) {
     wsk__fail(WSK_ERR_NOMEM, "out of memory reading %s", path);
-    return -1;
+    return -2;
   }
   long long total = 0;
   for (;;) {
     long long r = gz_read_all(g, scratch, CHUNK, path);
     if (r < 0) {
-      total = -1;
+      total = r;
       break;
     }
     total += r;
@@ -128,8 +132,12 @@ static wsk_status idx_open(const char *path, int expect_rank, gzFile *out, uint3
                      errno ? strerror(errno) : "out of memory");
   gzbuffer(g, 1u << 17);
   unsigned char h[4];
+  wsk_status s = WSK_ERR_FORMAT;
   long long r = gz_read_all(g, h, 4, path);
-  if (r < 0) goto fail;
+  if (r < 0) {
+    s = r == -2 ? WSK_ERR_IO : WSK_ERR_FORMAT;
+    goto fail;
+  }
   if (r < 4) {
     wsk__fail(WSK_ERR_FORMAT, "%s: truncated IDX header (%lld of 4 magic bytes)" FMNIST_HINT, path,
               r);
@@ -155,7 +163,10 @@ static wsk_status idx_open(const char *path, int expect_rank, gzFile *out, uint3
   }
   unsigned char d[16];
   r = gz_read_all(g, d, 4 * (size_t)*rank, path);
-  if (r < 0) goto fail;
+  if (r < 0) {
+    s = r == -2 ? WSK_ERR_IO : WSK_ERR_FORMAT;
+    goto fail;
+  }
   if (r < 4 * *rank) {
     wsk__fail(WSK_ERR_FORMAT, "%s: truncated IDX header (%lld of %d dimension bytes)" FMNIST_HINT,
               path, r, 4 * *rank);
@@ -183,7 +194,7 @@ static wsk_status idx_open(const char *path, int expect_rank, gzFile *out, uint3
   return WSK_OK;
 fail:
   gzclose(g);
-  return WSK_ERR_FORMAT;
+  return s;
 }
 
 wsk_status wsk_idx_dims(const char *path, uint32_t dims[4], int *rank) {
@@ -224,7 +235,7 @@ wsk_status wsk_idx_read(const char *path, int expect_rank, size_t limit, uint8_t
   wsk_status s = WSK_OK;
   long long r = gz_read_all(g, buf, keep_bytes, path);
   if (r < 0) {
-    s = WSK_ERR_FORMAT;
+    s = r == -2 ? WSK_ERR_IO : WSK_ERR_FORMAT;
     goto done;
   }
   uint64_t got = (uint64_t)r;
@@ -240,7 +251,7 @@ wsk_status wsk_idx_read(const char *path, int expect_rank, size_t limit, uint8_t
       goto done;
     long long rest = gz_count_rest(g, path);
     if (rest < 0) {
-      s = WSK_ERR_FORMAT;
+      s = rest == -2 ? WSK_ERR_IO : WSK_ERR_FORMAT;
       goto done;
     }
     got += (uint64_t)rest;
