@@ -29,68 +29,183 @@ static double *dalloc(size_t n, size_t m) {
   return malloc(b ? b : sizeof(double));
 }
 
-double wsk_ddot(const double *a, const double *b, size_t n) {
-  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  size_t k = 0;
-  for (; k + 8 <= n; k += 8)
-    for (size_t q = 0; q < 8; q++) s[q] = s[q] + a[k + q] * b[k + q];
+/* ---- dot products in the order of wsk_ddot ----
+ * wsk_ddot splits into: eight partial sums over the complete chunks of 8
+ * (chunk_acc, which may run over any sequence of consecutive chunk ranges
+ * with the sums kept in between), then the fold and the tail (fold_tail).
+ * The blocked Gram matrix and Cholesky below resume partial sums across
+ * cache blocks this way, so their every element has the bits of the
+ * unblocked definition. */
+
+/* s[q] += a[k + q] b[k + q] for the chunks k = k0, k0 + 8, ..., < k1 */
+static void chunk_acc(const double *a, const double *b, size_t k0, size_t k1, double *s) {
+  double t[8];
+  memcpy(t, s, sizeof t);
+  for (size_t k = k0; k < k1; k += 8)
+    for (size_t q = 0; q < 8; q++) t[q] = t[q] + a[k + q] * b[k + q];
+  memcpy(s, t, sizeof t);
+}
+
+/* the fold of the partial sums, then the terms k = kfull .. n-1 in order */
+static double fold_tail(const double *s, const double *a, const double *b, size_t kfull, size_t n) {
   double t = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
-  for (; k < n; k++) t = t + a[k] * b[k];
+  for (size_t k = kfull; k < n; k++) t = t + a[k] * b[k];
   return t;
 }
+
+static size_t full8(size_t n) { return n & ~(size_t)7; }
+
+double wsk_ddot(const double *a, const double *b, size_t n) {
+  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  chunk_acc(a, b, 0, full8(n), s);
+  return fold_tail(s, a, b, full8(n), n);
+}
+
+/* Cache blocking: tiles of TILE rows x TILE columns of the result, the dot
+ * products' length cut into KBLOCK-long pieces (a multiple of 8), so that
+ * the rows of a tile stay in cache while their partial sums (8 per element,
+ * TILE x TILE x 8 doubles) are carried from piece to piece. */
+enum { TILE = 32, KBLOCK = 256 };
 
 /* ---- Gram matrix ---- */
 
 typedef struct gram_job {
   const double *a;
-  size_t rows, cols;
+  size_t rows, cols, tiles;
   double *g;
+  double *acc; /* per thread: TILE * TILE * 8 */
 } gram_job;
 
-/* row i of the lower triangle, mirrored into the upper one */
-static void gram_row(const gram_job *j, size_t i) {
-  const double *ai = j->a + i * j->cols;
-  for (size_t k = 0; k <= i; k++) {
-    const double v = wsk_ddot(ai, j->a + k * j->cols, j->cols);
-    j->g[i * j->rows + k] = v;
-    j->g[k * j->rows + i] = v;
+/* tile (ti, tj), tj <= ti, of the lower triangle, mirrored into the upper */
+static void gram_tile(const gram_job *j, size_t ti, size_t tj, double *acc) {
+  const size_t i0 = ti * TILE, i1 = i0 + TILE < j->rows ? i0 + TILE : j->rows;
+  const size_t j0 = tj * TILE, j1 = j0 + TILE < j->rows ? j0 + TILE : j->rows;
+  const size_t n = j->cols, kfull = full8(n);
+  for (size_t k = 0; k < TILE * TILE * 8; k++) acc[k] = 0;
+  for (size_t kb = 0; kb < kfull; kb += KBLOCK) {
+    const size_t ke = kb + KBLOCK < kfull ? kb + KBLOCK : kfull;
+    for (size_t i = i0; i < i1; i++) {
+      const size_t jend = ti == tj ? i + 1 : j1;
+      for (size_t c = j0; c < jend; c++)
+        chunk_acc(j->a + i * n, j->a + c * n, kb, ke, acc + ((i - i0) * TILE + (c - j0)) * 8);
+    }
+  }
+  for (size_t i = i0; i < i1; i++) {
+    const size_t jend = ti == tj ? i + 1 : j1;
+    for (size_t c = j0; c < jend; c++) {
+      const double v =
+          fold_tail(acc + ((i - i0) * TILE + (c - j0)) * 8, j->a + i * n, j->a + c * n, kfull, n);
+      j->g[i * j->rows + c] = v;
+      j->g[c * j->rows + i] = v;
+    }
   }
 }
 
-/* task p: rows p and rows-1-p, so that every task does about the same work */
+/* task p: tile row p and tile row tiles-1-p, so that tasks do about the
+ * same work */
 static void gram_task(void *ctx, size_t p, int thread) {
-  (void)thread;
   const gram_job *j = ctx;
-  gram_row(j, p);
-  if (j->rows - 1 - p != p) gram_row(j, j->rows - 1 - p);
+  double *acc = j->acc + (size_t)thread * TILE * TILE * 8;
+  for (size_t tj = 0; tj <= p; tj++) gram_tile(j, p, tj, acc);
+  const size_t q = j->tiles - 1 - p;
+  if (q != p)
+    for (size_t tj = 0; tj <= q; tj++) gram_tile(j, q, tj, acc);
 }
 
 wsk_status wsk_dgram(const double *a, size_t rows, size_t cols, double *g) {
   if (!a || !g) return wsk__fail(WSK_ERR_NULL, "wsk_dgram: NULL matrix");
   if (rows == 0 || cols == 0)
     return wsk__fail(WSK_ERR_SIZE, "wsk_dgram: empty matrix (%zu x %zu)", rows, cols);
-  gram_job j = {a, rows, cols, g};
-  return wsk_parallel_for((rows + 1) / 2, gram_task, &j);
+  const int nt = wsk_threads_count();
+  gram_job j = {a, rows, cols, (rows + TILE - 1) / TILE, g, dalloc((size_t)nt, TILE * TILE * 8)};
+  if (!j.acc) return wsk__fail(WSK_ERR_NOMEM, "wsk_dgram: out of memory");
+  const wsk_status s = wsk_parallel_for((j.tiles + 1) / 2, gram_task, &j);
+  free(j.acc);
+  return s;
 }
 
-/* ---- Cholesky and triangular solves ---- */
+/* ---- Cholesky ----
+ * The definition (Cholesky–Banachiewicz), row by row:
+ *   L[i][j] = (A[i][j] - wsk_ddot(L_i, L_j, j)) / L[j][j]   (j < i)
+ *   L[i][i] = sqrt(A[i][i] - wsk_ddot(L_i, L_i, i))
+ * computed by blocks of TILE columns [c0, c1) with these bits:
+ *  1. for every row i >= c0 and column j of the block (j <= i), the partial
+ *     sums over the columns k < c0 (all done, complete chunks since c0 is a
+ *     multiple of 8), tiled and on the thread pool — the bulk of the work;
+ *  2. the rows of the block itself, one by one (their pivots, in order);
+ *  3. the rows below the block on the thread pool, each finishing its
+ *     partial sums over k in [c0, j) as the definition does. */
+
+typedef struct chol_job {
+  double *a;
+  size_t n, c0, c1;
+  double *s; /* (n - c0) x TILE x 8 partial sums */
+} chol_job;
+
+/* step 1 for the rows of tile p (rows c0 + p*TILE ...) */
+static void chol_left_task(void *ctx, size_t p, int thread) {
+  (void)thread;
+  const chol_job *j = ctx;
+  const size_t n = j->n, i0 = j->c0 + p * TILE, i1 = i0 + TILE < n ? i0 + TILE : n;
+  for (size_t i = i0; i < i1; i++)
+    for (size_t k = 0; k < TILE * 8; k++) j->s[((i - j->c0) * TILE) * 8 + k] = 0;
+  for (size_t kb = 0; kb < j->c0; kb += KBLOCK) {
+    const size_t ke = kb + KBLOCK < j->c0 ? kb + KBLOCK : j->c0;
+    for (size_t i = i0; i < i1; i++) {
+      const size_t jend = i < j->c1 ? i + 1 : j->c1;
+      for (size_t c = j->c0; c < jend; c++)
+        chunk_acc(j->a + i * n, j->a + c * n, kb, ke,
+                  j->s + ((i - j->c0) * TILE + (c - j->c0)) * 8);
+    }
+  }
+}
+
+/* row i's entries in the columns [c0, min(c1, i)) (steps 2 and 3), in order */
+static void chol_row_block(const chol_job *j, size_t i) {
+  const size_t n = j->n;
+  double *li = j->a + i * n;
+  const size_t jend = i < j->c1 ? i : j->c1;
+  for (size_t c = j->c0; c < jend; c++) {
+    const double *lc = j->a + c * n;
+    double *s = j->s + ((i - j->c0) * TILE + (c - j->c0)) * 8;
+    chunk_acc(li, lc, j->c0, full8(c), s);
+    li[c] = (li[c] - fold_tail(s, li, lc, full8(c), c)) / lc[c];
+  }
+}
+
+static void chol_below_task(void *ctx, size_t i, int thread) {
+  (void)thread;
+  const chol_job *j = ctx;
+  chol_row_block(j, j->c1 + i);
+}
 
 wsk_status wsk_cholesky(double *a, size_t n) {
   if (!a) return wsk__fail(WSK_ERR_NULL, "wsk_cholesky: NULL matrix");
-  for (size_t i = 0; i < n; i++) {
-    double *li = a + i * n;
-    for (size_t j = 0; j < i; j++) {
-      const double *lj = a + j * n;
-      li[j] = (li[j] - wsk_ddot(li, lj, j)) / lj[j];
-    }
-    const double p = li[i] - wsk_ddot(li, li, i);
-    if (!(p > 0))
-      return wsk__fail(WSK_ERR_ARG,
+  if (n == 0) return WSK_OK;
+  chol_job j = {a, n, 0, 0, dalloc(n, TILE * 8)};
+  if (!j.s) return wsk__fail(WSK_ERR_NOMEM, "wsk_cholesky: out of memory (order %zu)", n);
+  wsk_status st = WSK_OK;
+  for (size_t c0 = 0; c0 < n && st == WSK_OK; c0 += TILE) {
+    j.c0 = c0;
+    j.c1 = c0 + TILE < n ? c0 + TILE : n;
+    st = wsk_parallel_for((n - c0 + TILE - 1) / TILE, chol_left_task, &j);
+    for (size_t i = c0; i < j.c1 && st == WSK_OK; i++) { /* the block's own rows */
+      chol_row_block(&j, i);
+      double *li = a + i * n, *s = j.s + ((i - c0) * TILE + (i - c0)) * 8;
+      chunk_acc(li, li, c0, full8(i), s);
+      const double p = li[i] - fold_tail(s, li, li, full8(i), i);
+      if (!(p > 0))
+        st = wsk__fail(WSK_ERR_ARG,
                        "matrix is not positive definite: pivot %zu of %zu is %g (Cholesky)", i, n,
                        p);
-    li[i] = sqrt(p);
-    for (size_t j = i + 1; j < n; j++) li[j] = 0;
+      li[i] = sqrt(p);
+    }
+    if (st == WSK_OK) st = wsk_parallel_for(n - j.c1, chol_below_task, &j);
   }
+  free(j.s);
+  if (st != WSK_OK) return st;
+  for (size_t i = 0; i < n; i++)
+    for (size_t c = i + 1; c < n; c++) a[i * n + c] = 0;
   return WSK_OK;
 }
 

@@ -26,17 +26,21 @@ extern "C" {
  * the tail terms added one by one. 0 for n = 0. */
 double wsk_ddot(const double *a, const double *b, size_t n);
 
-/* G = A A^T for A of rows x cols: g[i][j] = wsk_ddot(row i, row j), a
- * rows x rows matrix with both triangles filled (exactly symmetric). Runs on
- * the thread pool. WSK_ERR_NULL, WSK_ERR_SIZE (rows or cols 0). */
+/* G = A A^T for A of rows x cols: g[i][j] = wsk_ddot(row i, row j) (the
+ * same bits; computed by cache blocks on the thread pool), a rows x rows
+ * matrix with both triangles filled (exactly symmetric). WSK_ERR_NULL,
+ * WSK_ERR_SIZE (rows or cols 0), WSK_ERR_NOMEM. */
 wsk_status wsk_dgram(const double *a, size_t rows, size_t cols, double *g);
 
 /* Cholesky factorization A = L L^T of a symmetric positive-definite n x n
- * matrix, in place (Cholesky–Banachiewicz, row by row): the lower triangle
- * becomes L, the strict upper triangle is set to zero; only the lower
- * triangle of A is read. A pivot that is not > 0 (not positive definite, or
- * NaN) is WSK_ERR_ARG with a message naming the row and the pivot value; A
- * is then partly overwritten. */
+ * matrix, in place: the lower triangle becomes L, the strict upper triangle
+ * is set to zero; only the lower triangle of A is read. Every entry has the
+ * bits of the row-by-row definition (Cholesky–Banachiewicz)
+ *   L[i][j] = (A[i][j] - wsk_ddot(L_i, L_j, j)) / L[j][j]   (j < i),
+ *   L[i][i] = sqrt(A[i][i] - wsk_ddot(L_i, L_i, i)),
+ * computed by cache blocks on the thread pool. A pivot that is not > 0 (not
+ * positive definite, or NaN) is WSK_ERR_ARG with a message naming the row
+ * and the pivot value; A is then partly overwritten. */
 wsk_status wsk_cholesky(double *a, size_t n);
 
 /* Solve L X = B (lower) and L^T X = B in place, B of n x nrhs (row-major),

@@ -119,8 +119,8 @@ done:
   return st;
 }
 
-/* The rows of x (n x d) in split s, copied into a new matrix; *count gets
- * their number. y (n x ny, may be NULL) is gathered alongside into *ys. */
+/* The rows of x (n x d) in split s, copied in order into a new matrix;
+ * *count gets their number. */
 static double *gather(const double *x, size_t n, size_t d, const uint8_t *split, int s,
                       size_t *count) {
   size_t c = 0;

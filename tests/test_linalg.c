@@ -2,8 +2,10 @@
  * linear algebra.
  *
  * - wsk_ddot: its stated order (exact on integers; the fold checked bit for
- *   bit against the order written out); wsk_dgram: symmetric, equal to the
- *   dot products, the same bits for 1, 2, 3 and 7 threads;
+ *   bit against the order written out); wsk_dgram: symmetric, the bits of
+ *   the dot products across its cache blocks, the same for 1, 2, 3 and 7
+ *   threads; wsk_cholesky: the bits of the row-by-row definition across its
+ *   blocks, for 1, 2 and 3 threads;
  * - Cholesky and the triangular solves against a long-double Gaussian
  *   elimination oracle on random SPD matrices (n = 1..40): L L^T = A and the
  *   solution within 64 n u cond-free bounds (the matrices are diagonally
@@ -110,10 +112,21 @@ static void test_ddot_order(void **state) {
   }
 }
 
-static void test_gram_threads(void **state) {
-  (void)state;
-  tu_rng r = {5};
-  const size_t rows = 37, cols = 53;
+/* the row-by-row definition of wsk_cholesky, the reference of its bits */
+static int cholesky_rows(double *a, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    double *li = a + i * n;
+    for (size_t j = 0; j < i; j++) li[j] = (li[j] - wsk_ddot(li, a + j * n, j)) / a[j * n + j];
+    const double p = li[i] - wsk_ddot(li, li, i);
+    if (!(p > 0)) return 0;
+    li[i] = sqrt(p);
+    for (size_t j = i + 1; j < n; j++) li[j] = 0;
+  }
+  return 1;
+}
+
+static void check_gram(size_t rows, size_t cols, uint64_t seed) {
+  tu_rng r = {seed};
   double *a = malloc(rows * cols * sizeof *a), *g1 = malloc(rows * rows * sizeof *g1),
          *g2 = malloc(rows * rows * sizeof *g2);
   for (size_t i = 0; i < rows * cols; i++) a[i] = urand(&r, -2, 2);
@@ -121,9 +134,9 @@ static void test_gram_threads(void **state) {
   assert_int_equal(wsk_dgram(a, rows, cols, g1), WSK_OK);
   for (size_t i = 0; i < rows; i++)
     for (size_t j = 0; j < rows; j++) {
-      assert_true(g1[i * rows + j] == g1[j * rows + i]);
       const double d = wsk_ddot(a + i * cols, a + j * cols, cols);
-      assert_true(g1[i * rows + j] == d);
+      assert_memory_equal(&g1[i * rows + j], &d, sizeof d);
+      assert_memory_equal(&g1[j * rows + i], &d, sizeof d);
     }
   const int counts[] = {2, 3, 7};
   for (size_t c = 0; c < 3; c++) {
@@ -133,11 +146,49 @@ static void test_gram_threads(void **state) {
     assert_memory_equal(g1, g2, rows * rows * sizeof *g1);
   }
   wsk__threads_reset_for_tests();
-  assert_int_equal(wsk_dgram(a, 0, cols, g2), WSK_ERR_SIZE);
-  assert_int_equal(wsk_dgram(NULL, rows, cols, g2), WSK_ERR_NULL);
   free(a);
   free(g1);
   free(g2);
+}
+
+/* wsk_dgram: the bits of wsk_ddot per element, for several tiles (32 rows)
+ * and pieces of the dot products (256) and their tails */
+static void test_gram_threads(void **state) {
+  (void)state;
+  check_gram(37, 53, 5);
+  check_gram(1, 1, 6);
+  check_gram(70, 600, 7);
+  check_gram(97, 263, 8);
+  double a[4] = {1, 2, 3, 4}, g[4];
+  assert_int_equal(wsk_dgram(a, 0, 2, g), WSK_ERR_SIZE);
+  assert_int_equal(wsk_dgram(a, 2, 0, g), WSK_ERR_SIZE);
+  assert_int_equal(wsk_dgram(NULL, 2, 2, g), WSK_ERR_NULL);
+}
+
+/* wsk_cholesky has the bits of the row-by-row definition for orders that
+ * span several column blocks (32) and pieces (256), on 1, 2 and 3 threads */
+static void test_cholesky_blocked_bits(void **state) {
+  (void)state;
+  tu_rng r = {77};
+  const size_t sizes[] = {1, 7, 31, 32, 33, 65, 100, 300};
+  for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+    const size_t n = sizes[t];
+    double *a = malloc(n * n * sizeof *a), *l0 = malloc(n * n * sizeof *a),
+           *l1 = malloc(n * n * sizeof *a);
+    random_spd(&r, n, a);
+    memcpy(l0, a, n * n * sizeof *a);
+    assert_true(cholesky_rows(l0, n));
+    for (int th = 1; th <= 3; th++) {
+      assert_int_equal(wsk_threads_set_count(th), WSK_OK);
+      memcpy(l1, a, n * n * sizeof *a);
+      assert_int_equal(wsk_cholesky(l1, n), WSK_OK);
+      assert_memory_equal(l0, l1, n * n * sizeof *a);
+    }
+    free(a);
+    free(l0);
+    free(l1);
+  }
+  wsk__threads_reset_for_tests();
 }
 
 static void test_cholesky_vs_oracle(void **state) {
@@ -445,15 +496,11 @@ static void test_ridge_bad_input(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_ddot_order),
-      cmocka_unit_test(test_gram_threads),
-      cmocka_unit_test(test_cholesky_vs_oracle),
-      cmocka_unit_test(test_cholesky_not_spd),
-      cmocka_unit_test(test_standardize),
-      cmocka_unit_test(test_ridge_closed_form),
-      cmocka_unit_test(test_ridge_dual_normal_equations),
-      cmocka_unit_test(test_ridge_path),
-      cmocka_unit_test(test_ridge_intercept_and_r2),
+      cmocka_unit_test(test_ddot_order),         cmocka_unit_test(test_gram_threads),
+      cmocka_unit_test(test_cholesky_vs_oracle), cmocka_unit_test(test_cholesky_blocked_bits),
+      cmocka_unit_test(test_cholesky_not_spd),   cmocka_unit_test(test_standardize),
+      cmocka_unit_test(test_ridge_closed_form),  cmocka_unit_test(test_ridge_dual_normal_equations),
+      cmocka_unit_test(test_ridge_path),         cmocka_unit_test(test_ridge_intercept_and_r2),
       cmocka_unit_test(test_ridge_bad_input),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
