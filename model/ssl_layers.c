@@ -99,11 +99,41 @@ wsk_status wsk_ssl_ffn_forward(int64_t rows, int64_t dim, int64_t ffn, const wsk
   return wsk_ssl_linear_forward(rows, ffn, dim, g1, p->w2, p->b2, y, WSK_ACT_NONE, 1);
 }
 
+/* GELU'(a) = Phi(a) + a phi(a) from the forward's a and g = GELU(a), without
+ * a second erfc: Phi(a) = g / a (g = (0.5 a) erfc(-a / sqrt 2) = a Phi(a) by
+ * wsk/eltwise.h, so the quotient is Phi to within two roundings) and
+ * phi(a) = exp(-a^2 / 2) / sqrt(2 pi) with exp(-q) = s / (1 - s) for
+ * s = sigmoid(-q) = 1 / (1 + exp(q)) (accurate where exp(-q) is tiny, 0 once
+ * exp(q) overflows). Near 0 and beyond +-64 Phi takes its limits.
+ * da = da * GELU'(a); s[n] is scratch for the sigmoids. */
+static wsk_status gelu_backward(int64_t n, const float *a, const float *g, float *da, float *s) {
+  for (int64_t i = 0; i < n; i++) {
+    const float q = a[i] * a[i];
+    s[i] = -0.5f * q;
+  }
+  WSK_TRY(wsk_sigmoid(s, n, s));
+  /* branch-free selects, so that the compiler may vectorize the loop */
+  for (int64_t i = 0; i < n; i++) {
+    const float x = a[i];
+    const float e = s[i] / (1.0f - s[i]);
+    float cdf = g[i] / x;
+    cdf = (fabsf(x) < 1e-30f) ? 0.5f : cdf;
+    const float b = x * 0x1.988454p-2f; /* x / sqrt(2 pi) */
+    const float be = b * e;
+    float d = be + cdf;
+    d = (x > 64.0f) ? 1.0f : d; /* x phi(x) = 0 there (and Inf * 0 would be NaN) */
+    d = (x < -64.0f) ? 0.0f : d;
+    da[i] = da[i] * d;
+  }
+  return WSK_OK;
+}
+
 wsk_status wsk_ssl_ffn_backward(int64_t rows, int64_t dim, int64_t ffn, const wsk_ssl_ffn_params *p,
                                 const float *h, const float *a1, const float *g1, const float *dy,
                                 float *dh, const wsk_ssl_ffn_params *g, float *da) {
+  const int64_t n = rows * ffn;
   WSK_TRY(wsk_ssl_linear_backward(rows, ffn, dim, g1, p->w2, dy, da, g->w2, g->b2));
-  WSK_TRY(wsk_gelu_backward(a1, da, rows * ffn, da));
+  WSK_TRY(gelu_backward(n, a1, g1, da, da + n));
   return wsk_ssl_linear_backward(rows, dim, ffn, h, p->w1, da, dh, g->w1, g->b1);
 }
 
@@ -183,8 +213,8 @@ void wsk_ssl_block_cache_at(const wsk_ssl_block_shape *s, float *base, wsk_ssl_b
 
 size_t wsk_ssl_block_scratch_floats(const wsk_ssl_block_shape *s) {
   const size_t rows = (size_t)(s->seqs * s->len), D = (size_t)s->dim, F = (size_t)s->ffn;
-  /* dln, dtmp, do, dqkv, da */
-  return rows * (3 * D + 3 * D + F);
+  /* dln, dtmp, do, dqkv, da (2 rows F); d x_mid of the first-token block */
+  return rows * (3 * D + 3 * D + 2 * F) + (size_t)s->seqs * D;
 }
 
 wsk_status wsk_ssl_block_forward(const wsk_ssl_block_shape *s, const wsk_ssl_block_params *p,
@@ -217,5 +247,69 @@ wsk_status wsk_ssl_block_backward(const wsk_ssl_block_shape *s, const wsk_ssl_bl
   WSK_TRY(
       wsk_ssl_ln_backward(rows, D, x, dln, p->ln1_g, c->mean1, c->rstd1, dtmp, g->ln1_g, g->ln1_b));
   for (size_t i = 0; i < n; i++) dx[i] += dtmp[i];
+  return WSK_OK;
+}
+
+/* ---- the block at the first token only ---- */
+
+wsk_status wsk_ssl_block_forward_first(const wsk_ssl_block_shape *s, const wsk_ssl_block_params *p,
+                                       const float *x, wsk_ssl_block_cache *c, float *y) {
+  const int64_t S = s->seqs, L = s->len, D = s->dim, rows = S * L;
+  const wsk_ssl_attn_shape as = {S, L, D, s->heads};
+  wsk_attn_desc d;
+  WSK_TRY(attn_desc(&as, &d));
+  d.lq = 1;
+  WSK_TRY(wsk_ssl_ln_forward(rows, D, x, p->ln1_g, p->ln1_b, c->ln1, c->mean1, c->rstd1));
+  WSK_TRY(wsk_ssl_linear_forward(rows, D, 3 * D, c->ln1, p->attn.wqkv, p->attn.bqkv, c->attn.qkv,
+                                 WSK_ACT_NONE, 0));
+  wsk_attn_cview q, k, v;
+  wsk_attn_qkv_views(c->attn.qkv, L, s->heads, d.dh, &q, &k, &v);
+  WSK_TRY(wsk_attn_forward(&d, q, k, v, wsk_attn_dense_view(c->attn.o, 1, s->heads, d.dh),
+                           c->attn.lse));
+  for (int64_t i = 0; i < S; i++)
+    memcpy(c->x_mid + i * D, x + i * L * D, (size_t)D * sizeof(float));
+  WSK_TRY(wsk_ssl_linear_forward(S, D, D, c->attn.o, p->attn.wo, p->attn.bo, c->x_mid, WSK_ACT_NONE,
+                                 1));
+  WSK_TRY(wsk_ssl_ln_forward(S, D, c->x_mid, p->ln2_g, p->ln2_b, c->ln2, c->mean2, c->rstd2));
+  memcpy(y, c->x_mid, (size_t)(S * D) * sizeof(float));
+  return wsk_ssl_ffn_forward(S, D, s->ffn, &p->ffn, c->ln2, c->a1, c->g1, y);
+}
+
+wsk_status wsk_ssl_block_backward_first(const wsk_ssl_block_shape *s, const wsk_ssl_block_params *p,
+                                        const float *x, const wsk_ssl_block_cache *c,
+                                        const float *dy, float *dx, const wsk_ssl_block_params *g,
+                                        float *scratch) {
+  const int64_t S = s->seqs, L = s->len, D = s->dim, rows = S * L;
+  const size_t n = (size_t)(rows * D);
+  const wsk_ssl_attn_shape as = {S, L, D, s->heads};
+  wsk_attn_desc d;
+  WSK_TRY(attn_desc(&as, &d));
+  d.lq = 1;
+  float *dln = scratch, *dtmp = dln + n, *do_ = dtmp + n, *dqkv = do_ + n, *da = dqkv + 3 * n;
+  float *dmid = da + 2 * (size_t)(rows * s->ffn); /* [S][D] */
+  /* y = x_mid + FFN(LN2(x_mid)) on the first tokens */
+  WSK_TRY(wsk_ssl_ffn_backward(S, D, s->ffn, &p->ffn, c->ln2, c->a1, c->g1, dy, dln, &g->ffn, da));
+  WSK_TRY(wsk_ssl_ln_backward(S, D, c->x_mid, dln, p->ln2_g, c->mean2, c->rstd2, dtmp, g->ln2_g,
+                              g->ln2_b));
+  for (int64_t i = 0; i < S * D; i++) dmid[i] = dy[i] + dtmp[i];
+  /* x_mid = x_0 + Wo Attn(q_0, K, V) + bo */
+  WSK_TRY(
+      wsk_ssl_linear_backward(S, D, D, c->attn.o, p->attn.wo, dmid, do_, g->attn.wo, g->attn.bo));
+  memset(dqkv, 0, 3 * n * sizeof(float)); /* the queries of the other tokens get no gradient */
+  wsk_attn_cview q, k, v;
+  wsk_attn_qkv_views(c->attn.qkv, L, s->heads, d.dh, &q, &k, &v);
+  wsk_attn_view dq, dk, dv;
+  wsk_attn_qkv_grad_views(dqkv, L, s->heads, d.dh, &dq, &dk, &dv);
+  WSK_TRY(wsk_attn_backward(&d, q, k, v, wsk_attn_dense_cview(c->attn.o, 1, s->heads, d.dh),
+                            c->attn.lse, wsk_attn_dense_cview(do_, 1, s->heads, d.dh), dq, dk, dv));
+  WSK_TRY(wsk_ssl_linear_backward(rows, D, 3 * D, c->ln1, p->attn.wqkv, dqkv, dln, g->attn.wqkv,
+                                  g->attn.bqkv));
+  WSK_TRY(
+      wsk_ssl_ln_backward(rows, D, x, dln, p->ln1_g, c->mean1, c->rstd1, dx, g->ln1_g, g->ln1_b));
+  for (int64_t i = 0; i < S; i++) {
+    float *r = dx + i * L * D;
+    const float *m = dmid + i * D;
+    for (int64_t j = 0; j < D; j++) r[j] += m[j];
+  }
   return WSK_OK;
 }

@@ -92,7 +92,7 @@ typedef struct wsk_ssl_ffn_params {
  * (= GELU(a1)). */
 wsk_status wsk_ssl_ffn_forward(int64_t rows, int64_t dim, int64_t ffn, const wsk_ssl_ffn_params *p,
                                const float *h, float *a1, float *g1, float *y);
-/* dh[rows][D] (written) and g (accumulated) from dy; da[rows][F] is scratch. */
+/* dh[rows][D] (written) and g (accumulated) from dy; da[2 rows F] is scratch. */
 wsk_status wsk_ssl_ffn_backward(int64_t rows, int64_t dim, int64_t ffn, const wsk_ssl_ffn_params *p,
                                 const float *h, const float *a1, const float *g1, const float *dy,
                                 float *dh, const wsk_ssl_ffn_params *g, float *da);
@@ -157,6 +157,21 @@ wsk_status wsk_ssl_block_forward(const wsk_ssl_block_shape *s, const wsk_ssl_blo
 wsk_status wsk_ssl_block_backward(const wsk_ssl_block_shape *s, const wsk_ssl_block_params *p,
                                   const float *x, const wsk_ssl_block_cache *c, const float *dy,
                                   float *dx, const wsk_ssl_block_params *g, float *scratch);
+
+/* The same block when only the output at the first token of every sequence
+ * is needed (the encoder's last block, whose only use is the compression
+ * token): LN1 and the key/value projections run on every token, the query,
+ * the output projection, LN2 and the FFN on the first token only, so
+ * y[S][D] = block(x)[s][0] for every sequence s — the same values as the
+ * full block's rows. The cache is a full block's (its [rows] arrays then hold
+ * S rows after the attention). */
+wsk_status wsk_ssl_block_forward_first(const wsk_ssl_block_shape *s, const wsk_ssl_block_params *p,
+                                       const float *x, wsk_ssl_block_cache *c, float *y);
+/* dx[rows][D] (written) from dy[S][D]; g accumulates; the same scratch. */
+wsk_status wsk_ssl_block_backward_first(const wsk_ssl_block_shape *s, const wsk_ssl_block_params *p,
+                                        const float *x, const wsk_ssl_block_cache *c,
+                                        const float *dy, float *dx, const wsk_ssl_block_params *g,
+                                        float *scratch);
 
 #ifdef __cplusplus
 }

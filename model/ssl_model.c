@@ -146,7 +146,8 @@ void wsk_ssl_augment_view(const wsk_ssl_tokens *tk, const wsk_ssl_augment *a, ws
   if (a->noise_std > 0.0f) {
     for (size_t i = 0; i < n; i++) {
       const float z = wsk_rng_normal(rng);
-      input[i] = fmaf(a->noise_std, z, input[i]);
+      const float e = a->noise_std * z;
+      input[i] = input[i] + e;
     }
   }
 }
@@ -338,7 +339,7 @@ wsk_status wsk_ssl_ws_create(const wsk_ssl_model *m, int max_views, wsk_ssl_ws *
   const size_t wide = (D > (size_t)m->tk.max_width ? D : (size_t)m->tk.max_width);
   const size_t scr_e = wsk_ssl_block_scratch_floats(&es), scr_d = wsk_ssl_block_scratch_floats(&ds);
   const size_t rows_max = V * T;
-  size_t sizes[] = {(Le + 1) * V * T * D,     /* enc_x */
+  size_t sizes[] = {Le * V * T * D,           /* enc_x: the blocks' inputs */
                     Le * w->enc_cache_stride, /* enc caches */
                     (Ld + 1) * V * N * D,     /* dec_x */
                     Ld * w->dec_cache_stride, /* dec caches */
@@ -414,17 +415,19 @@ wsk_status wsk_ssl_ntxent(int views, int64_t dim, const float *p, float tau, flo
   for (int i = 0; i < V; i++) {
     const float *pi = p + (size_t)i * P;
     float ss = 0.0f;
-    for (size_t k = 0; k < P; k++) ss = fmaf(pi[k], pi[k], ss);
+    for (size_t k = 0; k < P; k++) ss += pi[k] * pi[k];
     nrm[i] = sqrtf(ss);
     den[i] = nrm[i] > 1e-8f ? nrm[i] : 1e-8f;
     for (size_t k = 0; k < P; k++) u[(size_t)i * P + k] = pi[k] / den[i];
   }
-  for (int i = 0; i < V; i++)
-    for (int j = 0; j < V; j++) {
-      float acc = 0.0f;
-      for (size_t k = 0; k < P; k++) acc = fmaf(u[(size_t)i * P + k], u[(size_t)j * P + k], acc);
-      s[(size_t)i * V + j] = acc / tau;
-    }
+  /* s = U U^T (gemm's fmaf chains), then / tau */
+  wsk_status st = wsk_gemm(WSK_NO_TRANS, WSK_TRANS, V, V, (int64_t)P, 1.0f, u, (int64_t)P, u,
+                           (int64_t)P, 0.0f, s, V, NULL, WSK_ACT_NONE);
+  if (st != WSK_OK) {
+    free(u);
+    return st;
+  }
+  for (size_t i = 0; i < (size_t)V * (size_t)V; i++) s[i] = s[i] / tau;
   double total = 0.0;
   const float gs = scale / (float)V;
   for (int i = 0; i < V; i++) {
@@ -433,40 +436,44 @@ wsk_status wsk_ssl_ntxent(int views, int64_t dim, const float *p, float tau, flo
     float m = -INFINITY;
     for (int j = 0; j < V; j++)
       if (j != i && si[j] > m) m = si[j];
+    float *gi = g + (size_t)i * V;
     float S = 0.0f;
-    for (int j = 0; j < V; j++)
-      if (j != i) S += Sleef_finz_expf1_u10purecfma(si[j] - m);
+    for (int j = 0; j < V; j++) {
+      gi[j] = (j == i) ? 0.0f : Sleef_finz_expf1_u10purecfma(si[j] - m);
+      S += gi[j];
+    }
     const float lse = m + Sleef_finz_logf1_u10purecfma(S);
     total += (double)(lse - si[pos]);
-    float *gi = g + (size_t)i * V;
+    /* dC/ds_ij = (softmax_j - [j = pos]) / V, times scale */
     for (int j = 0; j < V; j++) {
-      if (j == i) {
-        gi[j] = 0.0f;
-        continue;
-      }
-      const float q = Sleef_finz_expf1_u10purecfma(si[j] - m) / S;
+      const float q = gi[j] / S;
       gi[j] = gs * (j == pos ? q - 1.0f : q);
     }
   }
   if (dp) {
+    /* du_i = sum_j (g_ij + g_ji) u_j / tau: A = G + G^T, dU = A U (gemm) */
+    float *a = s;
+    for (int i = 0; i < V; i++)
+      for (int j = 0; j < V; j++)
+        a[(size_t)i * V + j] = g[(size_t)i * V + j] + g[(size_t)j * V + i];
+    st = wsk_gemm(WSK_NO_TRANS, WSK_NO_TRANS, V, (int64_t)P, V, 1.0f, a, V, u, (int64_t)P, 0.0f, dp,
+                  (int64_t)P, NULL, WSK_ACT_NONE);
+    if (st != WSK_OK) {
+      free(u);
+      return st;
+    }
     for (int i = 0; i < V; i++) {
+      /* dp_i = (du_i - (du_i . u_i) u_i) / |p_i| (the normalization's Jacobian) */
       float *d = dp + (size_t)i * P;
-      for (size_t k = 0; k < P; k++) d[k] = 0.0f;
-      for (int j = 0; j < V; j++) {
-        const float a = g[(size_t)i * V + j] + g[(size_t)j * V + i];
-        const float *uj = u + (size_t)j * P;
-        for (size_t k = 0; k < P; k++) d[k] = fmaf(a, uj[k], d[k]);
-      }
-      /* du_i = d / tau; dp_i = (du_i - (du_i . u_i) u_i) / |p_i| */
       const float *ui = u + (size_t)i * P;
       float dot = 0.0f;
       for (size_t k = 0; k < P; k++) {
         d[k] = d[k] / tau;
-        dot = fmaf(d[k], ui[k], dot);
+        dot += d[k] * ui[k];
       }
       const int proj = nrm[i] > 1e-8f;
       for (size_t k = 0; k < P; k++) {
-        const float r = proj ? fmaf(-dot, ui[k], d[k]) : d[k];
+        const float r = proj ? d[k] - dot * ui[k] : d[k];
         d[k] = r / den[i];
       }
     }
@@ -537,17 +544,21 @@ static wsk_status encode(const wsk_ssl_model *m, const float *P, int V, const fl
     float *x = x0 + (size_t)v * (size_t)T * (size_t)D;
     for (int64_t d = 0; d < D; d++) x[d] = comp[d] + pos[d];
   }
+  /* the last block only at the compression token, whose output is all that is used */
   const size_t plane = (size_t)V * (size_t)T * (size_t)D;
-  for (int i = 0; i < m->a.enc_layers; i++) {
+  const int last = (int)m->a.enc_layers - 1;
+  for (int i = 0; i <= last; i++) {
     wsk_ssl_block_shape s;
     wsk_ssl_block_cache c;
     wsk_ssl_block_params bp;
     block_cache(m, ws, 1, i, V, &s, &c);
     wsk_ssl_block_params_at((float *)P + m->enc_block[i], D, m->a.ffn, &bp);
-    WSK_TRY(wsk_ssl_block_forward(&s, &bp, ws->enc_x + (size_t)i * plane, &c,
-                                  ws->enc_x + (size_t)(i + 1) * plane));
+    if (i < last)
+      WSK_TRY(wsk_ssl_block_forward(&s, &bp, ws->enc_x + (size_t)i * plane, &c,
+                                    ws->enc_x + (size_t)(i + 1) * plane));
+    else
+      WSK_TRY(wsk_ssl_block_forward_first(&s, &bp, ws->enc_x + (size_t)i * plane, &c, ws->comp));
   }
-  gather_rows(ws->enc_x + (size_t)m->a.enc_layers * plane, V, T, 0, 1, D, ws->comp);
   WSK_TRY(wsk_ssl_ln_forward(V, D, ws->comp, P + m->enc_ln_g, P + m->enc_ln_b, ws->comp_ln,
                              ws->comp_mean, ws->comp_rstd));
   return wsk_ssl_linear_forward(V, D, Z, ws->comp_ln, P + m->lat_w, P + m->lat_b, ws->z,
@@ -705,8 +716,6 @@ wsk_status wsk_ssl_loss_grad(const wsk_ssl_model *m, const float *params, int vi
                               ws->comp_rstd, ws->dcomp, G + m->enc_ln_g, G + m->enc_ln_b));
   const size_t plane = (size_t)V * (size_t)T * (size_t)D;
   float *cur = ws->dxa, *nxt = ws->dxb;
-  memset(cur, 0, plane * sizeof(float));
-  scatter_rows(ws->dcomp, V, T, 0, 1, D, cur);
   for (int i = (int)m->a.enc_layers - 1; i >= 0; i--) {
     wsk_ssl_block_shape s;
     wsk_ssl_block_cache c;
@@ -714,8 +723,12 @@ wsk_status wsk_ssl_loss_grad(const wsk_ssl_model *m, const float *params, int vi
     block_cache(m, ws, 1, i, V, &s, &c);
     wsk_ssl_block_params_at((float *)P + m->enc_block[i], D, m->a.ffn, &bp);
     wsk_ssl_block_params_at(G + m->enc_block[i], D, m->a.ffn, &bg);
-    WSK_TRY(wsk_ssl_block_backward(&s, &bp, ws->enc_x + (size_t)i * plane, &c, cur, nxt, &bg,
-                                   ws->scratch));
+    if (i == (int)m->a.enc_layers - 1)
+      WSK_TRY(wsk_ssl_block_backward_first(&s, &bp, ws->enc_x + (size_t)i * plane, &c, ws->dcomp,
+                                           nxt, &bg, ws->scratch));
+    else
+      WSK_TRY(wsk_ssl_block_backward(&s, &bp, ws->enc_x + (size_t)i * plane, &c, cur, nxt, &bg,
+                                     ws->scratch));
     float *t = cur;
     cur = nxt;
     nxt = t;
