@@ -14,7 +14,7 @@
 
 void wsk_cmd_probe_usage(FILE *out) {
   fprintf(out,
-          "usage: wsk probe --zoo DIR [--embeddings FILE] [--seed S] [--out FILE]\n"
+          "usage: wsk probe --zoo DIR [--embeddings FILE] [--seed S] [--out FILE] [--quiet]\n"
           "\n"
           "Linear probes (Schürholt et al. 2021): how well a linear map predicts each\n"
           "checkpoint's test accuracy, generalization gap and epoch (ridge regression,\n"

@@ -21,7 +21,10 @@
  *   them, non-finite rows left out;
  * - every error path: missing zoo.csv, column, checkpoint; bad numbers;
  *   different layouts; embeddings of the wrong rows, shape or name; too few
- *   models or usable rows; bad arguments.
+ *   models or usable rows; bad arguments;
+ * - `wsk probe` (apps/cmd_probe.c compiled in): the default and --out
+ *   report paths, --embeddings and --seed, exit status 2 for usage errors
+ *   and 1 for failures.
  */
 #include <math.h>
 #include <stdio.h>
@@ -29,6 +32,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* the command itself, compiled into this program: `wsk probe` end to end
+ * (arguments, exit status, files) without a second process */
+#include "apps/cmd_probe.c"
 #include "dispatch/threads_internal.h"
 #include "model/features.h"
 #include "model/io.h"
@@ -834,6 +840,74 @@ static void test_zoo_errors(void **state) {
   free(res);
 }
 
+static int run_cli(int argc, const char *const *args) {
+  char *argv[16];
+  for (int i = 0; i < argc; i++) argv[i] = (char *)args[i];
+  return wsk_cmd_probe(argc, argv);
+}
+
+static void test_cli(void **state) {
+  (void)state;
+  char *dir = make_tmpdir();
+  float *emb = write_zoo(dir, &good_zoo);
+  char *ep = join(dir, "emb.safetensors");
+  const wsk_tensor_ref et = {"embeddings", 2, {ZM * ZE, ZD}, emb};
+  assert_int_equal(wsk_safetensors_write(ep, &et, 1, NULL), WSK_OK);
+  /* the default report goes to DIR/probe.md, the CSV next to it */
+  const char *a1[] = {"probe", "--zoo", dir, "--quiet"};
+  assert_int_equal(run_cli(4, a1), 0);
+  char *md = join(dir, "probe.md"), *csv = join(dir, "probe.csv");
+  assert_int_equal(access(md, R_OK), 0);
+  assert_int_equal(access(csv, R_OK), 0);
+  char *text = read_text(csv);
+  assert_non_null(strstr(text, "\ntest_acc,r2,,"));
+  free(text);
+  /* --embeddings, --seed, --out */
+  char *out = join(dir, "sub.md"), *out_csv = join(dir, "sub.csv");
+  const char *a2[] = {"probe", "--zoo", dir, "--embeddings", ep, "--seed",
+                      "3",     "--out", out, "--quiet"};
+  assert_int_equal(run_cli(10, a2), 0);
+  text = read_text(out);
+  assert_non_null(strstr(text, "seed 3"));
+  assert_non_null(strstr(text, "hyper-representation (7,"));
+  free(text);
+  text = read_text(out_csv);
+  assert_null(strstr(text, ",,")); /* every column present */
+  free(text);
+  /* usage errors: 2 */
+  const char *u1[] = {"probe"};
+  assert_int_equal(run_cli(1, u1), 2);
+  const char *u2[] = {"probe", "--zoo"};
+  assert_int_equal(run_cli(2, u2), 2);
+  const char *u3[] = {"probe", "--zoo", dir, "--seed", "-1"};
+  assert_int_equal(run_cli(5, u3), 2);
+  const char *u4[] = {"probe", "--zoo", dir, "--seed", "12x"};
+  assert_int_equal(run_cli(5, u4), 2);
+  const char *u5[] = {"probe", "--zoo", dir, "--bogus"};
+  assert_int_equal(run_cli(4, u5), 2);
+  const char *u6[] = {"probe", "--zoo", dir, "--out", ""};
+  assert_int_equal(run_cli(5, u6), 2);
+  /* failures: 1 */
+  char *nodir = join(dir, "nothing-here");
+  const char *f1[] = {"probe", "--zoo", nodir, "--quiet"};
+  assert_int_equal(run_cli(4, f1), 1);
+  const char *f2[] = {"probe", "--zoo", dir, "--embeddings", nodir, "--quiet"};
+  assert_int_equal(run_cli(6, f2), 1);
+  char *badout = join(dir, "no/such/dir/p.md");
+  const char *f3[] = {"probe", "--zoo", dir, "--out", badout, "--quiet"};
+  assert_int_equal(run_cli(6, f3), 1);
+  rm_tree(dir);
+  free(dir);
+  free(emb);
+  free(ep);
+  free(md);
+  free(csv);
+  free(out);
+  free(out_csv);
+  free(nodir);
+  free(badout);
+}
+
 static int setup_template(void **state) {
   (void)state;
   char *dir = make_tmpdir();
@@ -863,6 +937,7 @@ int main(void) {
       cmocka_unit_test(test_logistic_probe),
       cmocka_unit_test(test_zoo_end_to_end),
       cmocka_unit_test(test_zoo_errors),
+      cmocka_unit_test(test_cli),
   };
   return cmocka_run_group_tests(tests, setup_template, remove_template);
 }
