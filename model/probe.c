@@ -163,9 +163,11 @@ static wsk_status check_split_rows(const uint8_t *split, size_t n, size_t counts
 
 /* ---- ridge probes ------------------------------------------------------------------- */
 
-wsk_status wsk_probe_ridge(const double *x, size_t n, size_t d, const uint8_t *split,
-                           const double *y, size_t nt, const double *grid, size_t ngrid,
-                           double *lambda, double *val_r2, double *test_r2) {
+/* wsk_probe_ridge, and the test rows' predictions (test_pred: rows of the
+ * test split in order x nt, or NULL) */
+static wsk_status ridge(const double *x, size_t n, size_t d, const uint8_t *split, const double *y,
+                        size_t nt, const double *grid, size_t ngrid, double *lambda,
+                        double *val_r2, double *test_r2, double *test_pred) {
   if (!x || !split || !y || !lambda || !val_r2 || !test_r2)
     return wsk__fail(WSK_ERR_NULL, "wsk_probe_ridge: NULL argument");
   if (!grid) {
@@ -231,6 +233,8 @@ wsk_status wsk_probe_ridge(const double *x, size_t n, size_t d, const uint8_t *s
     if ((st = wsk_ridge_predict(mdl, xte, nte, pte)) != WSK_OK) goto done;
     val_r2[t] = wsk_r2(yva, pva, nva, nt, t);
     test_r2[t] = wsk_r2(yte, pte, nte, nt, t);
+    if (test_pred)
+      for (size_t i = 0; i < nte; i++) test_pred[i * nt + t] = pte[i * nt + t];
   }
 done:
   if (models)
@@ -248,6 +252,12 @@ done:
   free(best);
   free(best_l);
   return st;
+}
+
+wsk_status wsk_probe_ridge(const double *x, size_t n, size_t d, const uint8_t *split,
+                           const double *y, size_t nt, const double *grid, size_t ngrid,
+                           double *lambda, double *val_r2, double *test_r2) {
+  return ridge(x, n, d, split, y, nt, grid, ngrid, lambda, val_r2, test_r2, NULL);
 }
 
 /* ---- the linear softmax classifier ---------------------------------------------------
@@ -1003,7 +1013,27 @@ wsk_status wsk_probe_run(const wsk_probe_options *opt, wsk_probe_results *out) {
     if (!z.x[f]) continue;
     out->dim[f] = z.dim[f];
     double lam[NCONT], vr2[NCONT], tr2[NCONT];
-    s = wsk_probe_ridge(z.x[f], u, z.dim[f], z.split, z.ycont, NCONT, NULL, 0, lam, vr2, tr2);
+    double *tp = NULL;
+    if (opt->predictions &&
+        !(tp = malloc((out->split_rows[2] ? out->split_rows[2] : 1) * NCONT * sizeof *tp))) {
+      s = wsk__fail(WSK_ERR_NOMEM, "out of memory");
+      break;
+    }
+    s = ridge(z.x[f], u, z.dim[f], z.split, z.ycont, NCONT, NULL, 0, lam, vr2, tr2, tp);
+    if (tp && s == WSK_OK && !out->pred_true) {
+      /* the true values of the test rows, in order (test accuracy is target 0) */
+      out->pred_true = malloc((out->split_rows[2] ? out->split_rows[2] : 1) * sizeof(double));
+      if (out->pred_true)
+        for (size_t i = 0, q = 0; i < u; i++)
+          if (z.split[i] == WSK_SPLIT_TEST) out->pred_true[q++] = z.ycont[i * NCONT];
+    }
+    if (tp && s == WSK_OK && out->pred_true) {
+      out->pred[f] = malloc((out->split_rows[2] ? out->split_rows[2] : 1) * sizeof(double));
+      if (out->pred[f])
+        for (size_t i = 0; i < out->split_rows[2]; i++) out->pred[f][i] = tp[i * NCONT];
+      out->pred_count = out->split_rows[2];
+    }
+    free(tp);
     for (int k = 0; k < NCONT && s == WSK_OK; k++) {
       wsk_probe_cell *c = &out->cell[k][f];
       c->present = 1;
@@ -1029,6 +1059,17 @@ wsk_status wsk_probe_run(const wsk_probe_options *opt, wsk_probe_results *out) {
 done:
   zoo_free(&z);
   return s;
+}
+
+void wsk_probe_results_free(wsk_probe_results *r) {
+  if (!r) return;
+  free(r->pred_true);
+  r->pred_true = NULL;
+  for (int f = 0; f < WSK_PROBE_NFEAT; f++) {
+    free(r->pred[f]);
+    r->pred[f] = NULL;
+  }
+  r->pred_count = 0;
 }
 
 /* ---- reports ------------------------------------------------------------------------ */

@@ -126,7 +126,9 @@ typedef struct wsk_probe_options {
   const float *emb;
   size_t emb_rows, emb_dim;
   uint64_t seed;
-  int quiet; /* 1: no progress lines on stderr */
+  int quiet;       /* 1: no progress lines on stderr */
+  int predictions; /* 1: keep the test rows' predictions of test accuracy
+                      (pred_* of the results; free with wsk_probe_results_free) */
 } wsk_probe_options;
 
 typedef struct wsk_probe_cell {
@@ -147,7 +149,17 @@ typedef struct wsk_probe_results {
   size_t dim[WSK_PROBE_NFEAT]; /* features of each set (0: absent) */
   int ncls[WSK_PROBE_NPROP];   /* classes of the categorical properties */
   wsk_probe_cell cell[WSK_PROBE_NPROP][WSK_PROBE_NFEAT];
+  /* the ridge probes' predictions of test accuracy on the test rows (in
+   * zoo.csv order among the rows used), next to the true values; pred[f] is
+   * NULL for an absent feature set. Only with opt->predictions; owned:
+   * wsk_probe_results_free. */
+  size_t pred_count;
+  double *pred_true;
+  double *pred[WSK_PROBE_NFEAT];
 } wsk_probe_results;
+
+/* Frees the predictions of r (the rest needs no freeing). */
+void wsk_probe_results_free(wsk_probe_results *r);
 
 /* Reads DIR/zoo.csv and every checkpoint it names (DIR/<file>; all must
  * share one tensor layout), computes W and s(W) and, when given, takes the
