@@ -18,4 +18,7 @@ void wsk_cmd_probe_usage(FILE *out);
 int wsk_cmd_ssl(int argc, char **argv);
 void wsk_cmd_ssl_usage(FILE *out);
 
+int wsk_cmd_zoo(int argc, char **argv);
+void wsk_cmd_zoo_usage(FILE *out);
+
 #endif

@@ -133,6 +133,8 @@ static const wsk_command commands[] = {
      wsk_cmd_bench, wsk_cmd_bench_usage},
     {"bench-compare", "merge the JSON of several `wsk bench` runs into one table and plots",
      wsk_cmd_bench_compare, wsk_cmd_bench_compare_usage},
+    {"zoo", "train a model zoo of small FashionMNIST classifiers (checkpoints + zoo.csv)",
+     wsk_cmd_zoo, wsk_cmd_zoo_usage},
     {"ssl", "train the self-supervised hyper-representation of a zoo; embed its checkpoints",
      wsk_cmd_ssl, wsk_cmd_ssl_usage},
     {"probe", "linear probes of a zoo: hyper-representation vs s(W) vs W", wsk_cmd_probe,

@@ -8,8 +8,10 @@
 #include "dispatch/error.h"
 #include "wsk/optim.h"
 
-/* Rows per evaluation batch (bits do not depend on it: model/net.h). */
-#define EVAL_BATCH 256
+/* Rows per evaluation batch (bits do not depend on it: model/net.h); the
+ * CNN's im2col buffers stay in cache with small batches. */
+#define EVAL_BATCH_MLP 256
+#define EVAL_BATCH_CNN 32
 
 /* ---- minibatches ---------------------------------------------------------------- */
 
@@ -189,7 +191,9 @@ wsk_status wsk_trainer_create(const wsk_train_hparams *hp, const wsk_dataset *tr
     return wsk__fail(WSK_ERR_NOMEM, "wsk_trainer_create: out of memory");
   }
   wsk_status s = wsk_net_ws_create(&net, hp->batch, &t->ws);
-  if (s == WSK_OK) s = wsk_net_ws_create(&net, EVAL_BATCH, &t->eval_ws);
+  if (s == WSK_OK)
+    s = wsk_net_ws_create(&net, hp->arch == WSK_ARCH_MLP ? EVAL_BATCH_MLP : EVAL_BATCH_CNN,
+                          &t->eval_ws);
   if (s != WSK_OK) {
     wsk_trainer_free(t);
     return s;
