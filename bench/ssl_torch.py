@@ -135,7 +135,7 @@ def random_batch(layers, views):
     return [torch.rand(views, k, w) * 2 - 1 for k, w in layers]
 
 
-def time_torch(args):
+def torch_stepper(args):
     torch.manual_seed(0)
     model = build(args)
     toks = random_batch(model.layers, 2 * args.batch)
@@ -150,13 +150,14 @@ def time_torch(args):
 
     for _ in range(2):
         step()
-    best = float("inf")
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        for _ in range(args.steps):
-            step()
-        best = min(best, (time.perf_counter() - t0) / args.steps * 1e3)
-    return best
+    return step
+
+
+def time_torch(step, steps):
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - t0) / steps * 1e3
 
 
 def wsk_args(args):
@@ -169,15 +170,13 @@ def wsk_args(args):
 
 
 def time_wsk(args):
-    best = float("inf")
     env = dict(os.environ, WSK_NUM_THREADS="1")
-    for _ in range(args.repeats):
-        out = subprocess.run([args.wsk] + wsk_args(args) + ["--steps", str(args.steps)],
-                             env=env, check=True, capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            if line.startswith("step_ms="):
-                best = min(best, float(line.split()[0].split("=")[1]))
-    return best
+    out = subprocess.run([args.wsk] + wsk_args(args) + ["--steps", str(args.steps)], env=env,
+                         check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("step_ms="):
+            return float(line.split()[0].split("=")[1])
+    sys.exit("no step_ms line in the output of wsk ssl --bench-step")
 
 
 def load_safetensors(path):
@@ -249,7 +248,7 @@ def main():
     ap.add_argument("--gamma", type=float, default=0.5)
     ap.add_argument("--tau", type=float, default=0.1)
     ap.add_argument("--steps", type=int, default=10, help="timed steps per repeat")
-    ap.add_argument("--repeats", type=int, default=3, help="best of this many repeats")
+    ap.add_argument("--repeats", type=int, default=5, help="best of this many repeats")
     ap.add_argument("--wsk", help="the wsk program, to time (and --check) it too")
     ap.add_argument("--check", action="store_true", help="compare wsk's loss and gradients")
     args = ap.parse_args()
@@ -258,13 +257,18 @@ def main():
         if not args.wsk:
             sys.exit("--check needs --wsk PATH")
         return check(args)
-    t = time_torch(args)
+    # torch and wsk take turns, so that both see the same load; best of the repeats
+    step = torch_stepper(args)
+    t = w = float("inf")
+    for _ in range(args.repeats):
+        t = min(t, time_torch(step, args.steps))
+        if args.wsk:
+            w = min(w, time_wsk(args))
     print("SSL training step, %s, d_model %d, %d heads, %d+%d blocks, latent %d, %d models "
           "(%d views), one thread:" % (args.arch, args.dim, args.heads, args.layers, args.layers,
                                        args.latent, args.batch, 2 * args.batch))
     print("  torch %s: %8.2f ms" % (torch.__version__, t))
     if args.wsk:
-        w = time_wsk(args)
         print("  wsk:         %8.2f ms" % w)
         print("  ratio torch / wsk: %.2fx" % (t / w))
     return 0

@@ -105,26 +105,45 @@ wsk_status wsk_ssl_ffn_forward(int64_t rows, int64_t dim, int64_t ffn, const wsk
  * phi(a) = exp(-a^2 / 2) / sqrt(2 pi) with exp(-q) = s / (1 - s) for
  * s = sigmoid(-q) = 1 / (1 + exp(q)) (accurate where exp(-q) is tiny, 0 once
  * exp(q) overflows). Near 0 and beyond +-64 Phi takes its limits.
- * da = da * GELU'(a); s[n] is scratch for the sigmoids. */
-static wsk_status gelu_backward(int64_t n, const float *a, const float *g, float *da, float *s) {
+ * da = da * GELU'(a); s is scratch for the sigmoids. */
+static wsk_status gelu_backward_chunk(int64_t n, const float *a, const float *g, float *da,
+                                      float *s) {
   for (int64_t i = 0; i < n; i++) {
     const float q = a[i] * a[i];
     s[i] = -0.5f * q;
   }
   WSK_TRY(wsk_sigmoid(s, n, s));
-  /* branch-free selects, so that the compiler may vectorize the loop */
+  /* the formula, then its limits where it does not hold, by integer masks
+   * (no branch, so the compiler vectorizes the loop): |a| < 2^-101 gives 0.5
+   * (0 / 0 at a = 0), a = +Inf 1 and -Inf 0 (Inf / Inf, Inf * 0); finite
+   * |a| > 64 needs nothing (Phi is exactly 1 or 0 there, phi 0) */
   for (int64_t i = 0; i < n; i++) {
     const float x = a[i];
     const float e = s[i] / (1.0f - s[i]);
-    float cdf = g[i] / x;
-    cdf = (fabsf(x) < 1e-30f) ? 0.5f : cdf;
+    const float cdf = g[i] / x;
     const float b = x * 0x1.988454p-2f; /* x / sqrt(2 pi) */
     const float be = b * e;
     float d = be + cdf;
-    d = (x > 64.0f) ? 1.0f : d; /* x phi(x) = 0 there (and Inf * 0 would be NaN) */
-    d = (x < -64.0f) ? 0.0f : d;
+    uint32_t xb, db;
+    memcpy(&xb, &x, sizeof xb);
+    memcpy(&db, &d, sizeof db);
+    const uint32_t ab = xb & 0x7fffffffu;
+    const uint32_t tiny = 0u - (uint32_t)(ab < 0x0d000000u);
+    const uint32_t inf = 0u - (uint32_t)(ab == 0x7f800000u);
+    const uint32_t lim = 0x3f800000u & ((xb >> 31) - 1u); /* 1.0f for +Inf, 0 for -Inf */
+    db = (db & ~tiny) | (0x3f000000u & tiny);
+    db = (db & ~inf) | (lim & inf);
+    memcpy(&d, &db, sizeof d);
     da[i] = da[i] * d;
   }
+  return WSK_OK;
+}
+
+/* In chunks that stay in the L1 cache across the passes. */
+static wsk_status gelu_backward(int64_t n, const float *a, const float *g, float *da, float *s) {
+  enum { CHUNK = 2048 };
+  for (int64_t i = 0; i < n; i += CHUNK)
+    WSK_TRY(gelu_backward_chunk(n - i < CHUNK ? n - i : CHUNK, a + i, g + i, da + i, s));
   return WSK_OK;
 }
 
