@@ -153,7 +153,10 @@ int wsk_cmd_zoo(int argc, char **argv) {
   if (arch >= 0) c.arch = (wsk_arch)arch;
   if (members > 0) c.members = (int)members;
   if (epochs > 0) c.epochs = (int)epochs;
-  if (save_every > 0) c.save_every = (int)save_every;
+  if (save_every > 0)
+    c.save_every = (int)save_every;
+  else if (c.save_every > c.epochs)
+    c.save_every = c.epochs; /* --epochs below the default interval */
   if (have_seed) c.seed = seed;
   if (train_limit >= 0) c.train_limit = (size_t)train_limit;
   if (test_limit >= 0) c.test_limit = (size_t)test_limit;

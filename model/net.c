@@ -3,8 +3,10 @@
  *
  * Layout of activations: batch-major, channels-last inside an image
  * ([b][h][w][c]). A convolution is im2col (one row per output pixel, columns
- * in PyTorch's weight order (ci, kh, kw)) followed by the same linear layer as
- * a fully connected one: Z[M][out] = X[M][in] . W^T + bias, so one function
+ * in the order (kh, kw, ci), contiguous runs of the input; the weights are
+ * reordered to match before the gemm and their gradients back to PyTorch's
+ * (ci, kh, kw) after it) followed by the same linear layer as a fully
+ * connected one: Z[M][out] = X[M][in] . W^T + bias, so one function
  * serves both, forward and backward:
  *   dW = dZ^T . X     (gemm, the reduction over the M rows in order)
  *   db = column sums of dZ, rows in order
@@ -236,6 +238,8 @@ struct wsk_net_ws {
       *d4;
   /* CNN backward */
   float *gd4, *gflat, *ga3, *gcols3, *gp2, *ga2, *gcols2, *gp1, *ga1;
+  /* the conv weights in im2col order [o][kh][kw][ci] and their gradients */
+  float *wc1, *wc2, *wc3, *gwc1, *gwc2, *gwc3;
 };
 
 void wsk_net_ws_free(wsk_net_ws *ws) {
@@ -302,6 +306,12 @@ wsk_status wsk_net_ws_create(const wsk_net *net, int max_batch, wsk_net_ws **out
       TAKE(gcols2, B * C2_O * C2_O * C2_IN * C2_K * C2_K);
       TAKE(gp1, B * P1_O * P1_O * C1_OUT);
       TAKE(ga1, B * C1_O * C1_O * C1_OUT);
+      TAKE(wc1, C1_OUT * C1_IN * C1_K * C1_K);
+      TAKE(wc2, C2_OUT * C2_IN * C2_K * C2_K);
+      TAKE(wc3, C3_OUT * C3_IN * C3_K * C3_K);
+      TAKE(gwc1, C1_OUT * C1_IN * C1_K * C1_K);
+      TAKE(gwc2, C2_OUT * C2_IN * C2_K * C2_K);
+      TAKE(gwc3, C3_OUT * C3_IN * C3_K * C3_K);
     }
 #undef TAKE
     if (pass == 0) {
@@ -366,62 +376,80 @@ static wsk_status linear_bwd(int64_t M, int64_t in, int64_t out, const float *x,
   return WSK_OK;
 }
 
-/* im2col of x[B][h][w][c] for a k x k valid convolution, stride 1:
- * cols[(b, i, j)][(ci, kh, kw)] = x[b][i + kh][j + kw][ci]. */
+/* im2col of x[B][h][w][c] for a k x k valid convolution, stride 1, columns
+ * in the order (kh, kw, ci), so each kh is one contiguous run of k * c floats:
+ * cols[(b, i, j)][(kh, kw, ci)] = x[b][i + kh][j + kw][ci]. */
 static void im2col(int B, int h, int w, int c, int k, const float *x, float *cols) {
-  const int oh = h - k + 1, ow = w - k + 1, K = c * k * k;
+  const int oh = h - k + 1, ow = w - k + 1, K = c * k * k, run = k * c;
   for (int b = 0; b < B; b++)
     for (int i = 0; i < oh; i++)
       for (int j = 0; j < ow; j++) {
         float *row = cols + ((size_t)(b * oh + i) * ow + j) * K;
-        for (int ci = 0; ci < c; ci++)
-          for (int kh = 0; kh < k; kh++)
-            for (int kw = 0; kw < k; kw++)
-              row[(ci * k + kh) * k + kw] = x[((size_t)(b * h + i + kh) * w + j + kw) * c + ci];
+        for (int kh = 0; kh < k; kh++)
+          memcpy(row + kh * run, x + ((size_t)(b * h + i + kh) * w + j) * c,
+                 (size_t)run * sizeof(float));
       }
 }
 
 /* The adjoint: gx = sum of the columns back onto their pixels (gx zeroed first,
  * rows and columns in order). */
 static void col2im(int B, int h, int w, int c, int k, const float *cols, float *gx) {
-  const int oh = h - k + 1, ow = w - k + 1, K = c * k * k;
+  const int oh = h - k + 1, ow = w - k + 1, K = c * k * k, run = k * c;
   memset(gx, 0, (size_t)B * h * w * c * sizeof(float));
   for (int b = 0; b < B; b++)
     for (int i = 0; i < oh; i++)
       for (int j = 0; j < ow; j++) {
         const float *row = cols + ((size_t)(b * oh + i) * ow + j) * K;
-        for (int ci = 0; ci < c; ci++)
-          for (int kh = 0; kh < k; kh++)
-            for (int kw = 0; kw < k; kw++) {
-              float *g = gx + ((size_t)(b * h + i + kh) * w + j + kw) * c + ci;
-              *g = *g + row[(ci * k + kh) * k + kw];
-            }
+        for (int kh = 0; kh < k; kh++) {
+          float *g = gx + ((size_t)(b * h + i + kh) * w + j) * c;
+          const float *r = row + kh * run;
+          for (int t = 0; t < run; t++) g[t] = g[t] + r[t];
+        }
       }
+}
+
+/* PyTorch's conv weight [o][ci][kh][kw] to the im2col order [o][kh][kw][ci]
+ * (to_torch = 0), or back (to_torch = 1). */
+static void conv_weight_order(int o, int c, int k, const float *src, float *dst, int to_torch) {
+  for (int q = 0; q < o; q++)
+    for (int ci = 0; ci < c; ci++)
+      for (int kh = 0; kh < k; kh++)
+        for (int kw = 0; kw < k; kw++) {
+          const size_t t = (((size_t)q * c + ci) * k + kh) * k + kw;
+          const size_t m = (((size_t)q * k + kh) * k + kw) * c + ci;
+          if (to_torch)
+            dst[t] = src[m];
+          else
+            dst[m] = src[t];
+        }
 }
 
 /* 2 x 2 max-pool, stride 2, of x[B][h][w][c]; arg = the index into x of each
  * output's first maximum (a NaN wins). */
 static void maxpool_fwd(int B, int h, int w, int c, const float *x, float *y, int32_t *arg) {
   const int oh = h / 2, ow = w / 2;
+  const int32_t q[4] = {0, c, w * c, w * c + c}; /* window offsets */
   for (int b = 0; b < B; b++)
     for (int i = 0; i < oh; i++)
-      for (int j = 0; j < ow; j++)
+      for (int j = 0; j < ow; j++) {
+        const int32_t base = ((b * h + 2 * i) * w + 2 * j) * c;
+        const size_t o = ((size_t)(b * oh + i) * ow + j) * c;
+        float *yo = y + o;
+        int32_t *ao = arg + o;
         for (int ci = 0; ci < c; ci++) {
-          int32_t best = (int32_t)(((size_t)(b * h + 2 * i) * w + 2 * j) * c + ci);
-          float bv = x[best];
-          for (int q = 1; q < 4; q++) {
-            const int32_t idx =
-                (int32_t)(((size_t)(b * h + 2 * i + q / 2) * w + 2 * j + q % 2) * c + ci);
-            const float v = x[idx];
-            if (!(bv != bv) && (v > bv || v != v)) {
-              bv = v;
-              best = idx;
-            }
-          }
-          const size_t o = ((size_t)(b * oh + i) * ow + j) * c + ci;
-          y[o] = bv;
-          arg[o] = best;
+          yo[ci] = x[base + ci];
+          ao[ci] = base + ci;
         }
+        /* branch-free, so the channels vectorize: a later element wins when it
+         * is larger or NaN, unless a NaN already won */
+        for (int t = 1; t < 4; t++)
+          for (int ci = 0; ci < c; ci++) {
+            const float v = x[base + q[t] + ci];
+            const int take = (v > yo[ci] || v != v) && yo[ci] == yo[ci];
+            yo[ci] = take ? v : yo[ci];
+            ao[ci] = take ? base + q[t] + ci : ao[ci];
+          }
+      }
 }
 
 static void maxpool_bwd(size_t n_in, size_t n_out, const float *gy, const int32_t *arg, float *gx) {
@@ -515,20 +543,23 @@ static wsk_status forward(const wsk_net *net, const float *params, const float *
     return linear_fwd(B, MLP_HID, WSK_NET_CLASSES, h, P(net, params, 2), P(net, params, 3), -1,
                       NULL, ws->logits);
   }
+  conv_weight_order(C1_OUT, C1_IN, C1_K, P(net, params, 0), ws->wc1, 0);
+  conv_weight_order(C2_OUT, C2_IN, C2_K, P(net, params, 2), ws->wc2, 0);
+  conv_weight_order(C3_OUT, C3_IN, C3_K, P(net, params, 4), ws->wc3, 0);
   /* conv 1 (the input is [b][28][28][1]: channels-last is the row-major image) */
   im2col(B, C1_H, C1_H, C1_IN, C1_K, x, ws->cols1);
-  WSK_TRY(linear_fwd((int64_t)B * C1_O * C1_O, C1_IN * C1_K * C1_K, C1_OUT, ws->cols1,
-                     P(net, params, 0), P(net, params, 1), act, ws->cz1, ws->ca1));
+  WSK_TRY(linear_fwd((int64_t)B * C1_O * C1_O, C1_IN * C1_K * C1_K, C1_OUT, ws->cols1, ws->wc1,
+                     P(net, params, 1), act, ws->cz1, ws->ca1));
   maxpool_fwd(B, C1_O, C1_O, C1_OUT, ws->ca1, ws->cp1, ws->arg1);
   /* conv 2 */
   im2col(B, P1_O, P1_O, C2_IN, C2_K, ws->cp1, ws->cols2);
-  WSK_TRY(linear_fwd((int64_t)B * C2_O * C2_O, C2_IN * C2_K * C2_K, C2_OUT, ws->cols2,
-                     P(net, params, 2), P(net, params, 3), act, ws->cz2, ws->ca2));
+  WSK_TRY(linear_fwd((int64_t)B * C2_O * C2_O, C2_IN * C2_K * C2_K, C2_OUT, ws->cols2, ws->wc2,
+                     P(net, params, 3), act, ws->cz2, ws->ca2));
   maxpool_fwd(B, C2_O, C2_O, C2_OUT, ws->ca2, ws->cp2, ws->arg2);
   /* conv 3 */
   im2col(B, P2_O, P2_O, C3_IN, C3_K, ws->cp2, ws->cols3);
-  WSK_TRY(linear_fwd((int64_t)B * C3_O * C3_O, C3_IN * C3_K * C3_K, C3_OUT, ws->cols3,
-                     P(net, params, 4), P(net, params, 5), act, ws->cz3, ws->ca3));
+  WSK_TRY(linear_fwd((int64_t)B * C3_O * C3_O, C3_IN * C3_K * C3_K, C3_OUT, ws->cols3, ws->wc3,
+                     P(net, params, 5), act, ws->cz3, ws->ca3));
   /* flatten [b][h][w][c] -> PyTorch's [b][c][h][w] */
   for (int b = 0; b < B; b++)
     for (int hw = 0; hw < C3_O * C3_O; hw++)
@@ -573,21 +604,22 @@ static wsk_status backward(const wsk_net *net, const float *params, const float 
       for (int c = 0; c < C3_OUT; c++)
         ws->ga3[(size_t)b * FLAT + hw * C3_OUT + c] =
             ws->gflat[(size_t)b * FLAT + c * C3_O * C3_O + hw];
-  WSK_TRY(linear_bwd((int64_t)B * C3_O * C3_O, C3_IN * C3_K * C3_K, C3_OUT, ws->cols3,
-                     P(net, params, 4), act, ws->cz3, ws->ca3, ws->ga3, G(net, grad, 4),
-                     G(net, grad, 5), ws->gcols3));
+  WSK_TRY(linear_bwd((int64_t)B * C3_O * C3_O, C3_IN * C3_K * C3_K, C3_OUT, ws->cols3, ws->wc3, act,
+                     ws->cz3, ws->ca3, ws->ga3, ws->gwc3, G(net, grad, 5), ws->gcols3));
+  conv_weight_order(C3_OUT, C3_IN, C3_K, ws->gwc3, G(net, grad, 4), 1);
   col2im(B, P2_O, P2_O, C3_IN, C3_K, ws->gcols3, ws->gp2);
   maxpool_bwd((size_t)B * C2_O * C2_O * C2_OUT, (size_t)B * P2_O * P2_O * C2_OUT, ws->gp2, ws->arg2,
               ws->ga2);
-  WSK_TRY(linear_bwd((int64_t)B * C2_O * C2_O, C2_IN * C2_K * C2_K, C2_OUT, ws->cols2,
-                     P(net, params, 2), act, ws->cz2, ws->ca2, ws->ga2, G(net, grad, 2),
-                     G(net, grad, 3), ws->gcols2));
+  WSK_TRY(linear_bwd((int64_t)B * C2_O * C2_O, C2_IN * C2_K * C2_K, C2_OUT, ws->cols2, ws->wc2, act,
+                     ws->cz2, ws->ca2, ws->ga2, ws->gwc2, G(net, grad, 3), ws->gcols2));
+  conv_weight_order(C2_OUT, C2_IN, C2_K, ws->gwc2, G(net, grad, 2), 1);
   col2im(B, P1_O, P1_O, C2_IN, C2_K, ws->gcols2, ws->gp1);
   maxpool_bwd((size_t)B * C1_O * C1_O * C1_OUT, (size_t)B * P1_O * P1_O * C1_OUT, ws->gp1, ws->arg1,
               ws->ga1);
-  return linear_bwd((int64_t)B * C1_O * C1_O, C1_IN * C1_K * C1_K, C1_OUT, ws->cols1,
-                    P(net, params, 0), act, ws->cz1, ws->ca1, ws->ga1, G(net, grad, 0),
-                    G(net, grad, 1), NULL);
+  WSK_TRY(linear_bwd((int64_t)B * C1_O * C1_O, C1_IN * C1_K * C1_K, C1_OUT, ws->cols1, ws->wc1, act,
+                     ws->cz1, ws->ca1, ws->ga1, ws->gwc1, G(net, grad, 1), NULL));
+  conv_weight_order(C1_OUT, C1_IN, C1_K, ws->gwc1, G(net, grad, 0), 1);
+  return WSK_OK;
 }
 
 wsk_status wsk_net_forward(const wsk_net *net, const float *params, const float *x, int batch,
