@@ -202,8 +202,11 @@ static wsk_status load_zoo(const wsk_ssl_config *c, ssl_zoo *z) {
   if (s == WSK_OK) {
     wsk_arch arch;
     s = wsk_arch_parse(csv.rows[0][c_arch], &arch);
-    if (s != WSK_OK)
-      s = wsk__fail(WSK_ERR_FORMAT, "%s row 1: arch: %s", csv_path, wsk_last_error());
+    if (s != WSK_OK) {
+      char why[256];
+      snprintf(why, sizeof why, "%s", wsk_last_error());
+      s = wsk__fail(WSK_ERR_FORMAT, "%s row 1: %s", csv_path, why);
+    }
     if (s == WSK_OK) s = wsk_net_make(&z->net, arch, WSK_NET_RELU, 0.0f);
     if (s == WSK_OK) s = wsk_ssl_tokens_from_net(&z->net, &z->tk);
   }

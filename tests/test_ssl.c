@@ -542,6 +542,10 @@ static void test_bad_arguments(void **state) {
   assert_int_equal(wsk_file_write_atomic(path, "model_id,arch\nm0,mlp\n", 21), WSK_OK);
   assert_int_equal(wsk_ssl_run(&cfg, NULL), WSK_ERR_FORMAT);
   assert_non_null(strstr(wsk_last_error(), "file"));
+  /* an architecture wsk does not know */
+  assert_int_equal(wsk_file_write_atomic(path, "model_id,arch,file\nm0,rnn,x\n", 28), WSK_OK);
+  assert_int_equal(wsk_ssl_run(&cfg, NULL), WSK_ERR_FORMAT);
+  assert_non_null(strstr(wsk_last_error(), "rnn"));
   ssl_test_rm_rf(zoo);
 }
 
