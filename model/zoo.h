@@ -92,10 +92,10 @@ typedef struct wsk_zoo_summary {
   uint64_t csv_digest; /* FNV-1a 64 of zoo.csv's bytes */
 } wsk_zoo_summary;
 
-/* Trains (or completes) the zoo of c into c->out_dir. train / test: the
- * datasets (NULL: FashionMNIST from c->data_dir at the architecture's size;
- * given ones must have the architecture's image size); the limits apply to
- * either. summary may be NULL. */
+/* Trains (or completes) the zoo of c into c->out_dir. train and test: the
+ * datasets, both given (with the architecture's image size) or else both
+ * loaded (FashionMNIST from c->data_dir at the architecture's size); the
+ * limits apply to either. summary may be NULL. */
 wsk_status wsk_zoo_run(const wsk_zoo_config *c, const wsk_dataset *train, const wsk_dataset *test,
                        wsk_zoo_summary *summary);
 
