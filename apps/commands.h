@@ -21,4 +21,7 @@ void wsk_cmd_ssl_usage(FILE *out);
 int wsk_cmd_zoo(int argc, char **argv);
 void wsk_cmd_zoo_usage(FILE *out);
 
+int wsk_cmd_pipeline(int argc, char **argv);
+void wsk_cmd_pipeline_usage(FILE *out);
+
 #endif

@@ -139,6 +139,8 @@ static const wsk_command commands[] = {
      wsk_cmd_ssl, wsk_cmd_ssl_usage},
     {"probe", "linear probes of a zoo: hyper-representation vs s(W) vs W", wsk_cmd_probe,
      wsk_cmd_probe_usage},
+    {"pipeline", "zoo -> SSL -> probes on FashionMNIST, with a report (--smoke: seconds)",
+     wsk_cmd_pipeline, wsk_cmd_pipeline_usage},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

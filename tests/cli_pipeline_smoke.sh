@@ -1,0 +1,47 @@
+#!/bin/sh
+# tests/cli_pipeline_smoke.sh — `wsk pipeline --smoke` end to end.
+#
+# usage: sh tests/cli_pipeline_smoke.sh WANT_DIGEST WSK [EMULATOR ARGS...]
+# Runs the smoke pipeline (zoo -> SSL -> probes -> report) into a fresh
+# directory and checks: the results table, the report, and the result digest,
+# which must equal WANT_DIGEST (recorded on x86-64) on every CPU, ISA tier
+# (WSK_ISA) and thread count — under qemu-aarch64 this proves NEON gives the
+# x86 bits end to end. Then runs it again: every stage must be reused (the
+# zoo's members kept, the SSL epochs resumed) with the same digest. Needs
+# FashionMNIST (Debian dataset-fashion-mnist); skips (77) without it.
+set -u
+want=$1
+wsk=$2
+shift 2
+data=${WSK_DATA_DIR:-/usr/share/datasets/fashion-mnist}
+[ -r "$data/train-images-idx3-ubyte.gz" ] ||
+  { echo "SKIP: no FashionMNIST in $data (apt-get install dataset-fashion-mnist)"; exit 77; }
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "cli_pipeline_smoke: $*" >&2; exit 1; }
+
+"$@" "$wsk" pipeline --smoke --no-plots --quiet --out "$tmp/p" >"$tmp/out.txt" 2>"$tmp/err.txt" ||
+  { cat "$tmp/err.txt" >&2; fail "wsk pipeline --smoke exited non-zero"; }
+cat "$tmp/out.txt"
+grep -q '^| test accuracy ' "$tmp/out.txt" || fail "no results table"
+grep -q '^| optimizer ' "$tmp/out.txt" || fail "the table lacks the optimizer row"
+for f in report.md probe.md probe.csv zoo/zoo.csv ssl/embeddings.safetensors ssl/ssl_loss.csv; do
+  [ -s "$tmp/p/$f" ] || fail "no $f"
+done
+grep -q '^## Results' "$tmp/p/report.md" || fail "report.md lacks the results"
+grep -q 'hyper-representation' "$tmp/p/report.md" || fail "report.md lacks the table"
+got=$(sed -n 's/^pipeline digest: //p' "$tmp/out.txt")
+[ "$got" = "$want" ] || fail "digest $got, recorded $want (WSK_ISA=${WSK_ISA:-best})"
+
+# again: everything is reused, and the result is the same
+"$@" "$wsk" pipeline --smoke --no-plots --quiet --out "$tmp/p" >"$tmp/out2.txt" 2>"$tmp/err2.txt" ||
+  { cat "$tmp/err2.txt" >&2; fail "the second run exited non-zero"; }
+got2=$(sed -n 's/^pipeline digest: //p' "$tmp/out2.txt")
+[ "$got2" = "$want" ] || fail "the rerun's digest is $got2"
+grep -q 'members kept: 8 of 8' "$tmp/p/report.md" || fail "the rerun retrained zoo members"
+grep -q 'SSL epochs resumed: 2 of 2' "$tmp/p/report.md" || fail "the rerun retrained the SSL model"
+
+# a usage error is exit status 2
+"$@" "$wsk" pipeline --smoke --full >/dev/null 2>&1
+[ $? -eq 2 ] || fail "--smoke --full is not a usage error"
+echo "cli_pipeline_smoke: ok ($got)"
