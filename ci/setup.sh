@@ -46,7 +46,7 @@ fi
 native_pkgs=(
   build-essential cmake pkg-config
   libsleef-dev libcmocka-dev libhwloc-dev hwloc libbenchmark-dev libcjson-dev zlib1g-dev
-  dataset-fashion-mnist gnuplot-nox libopenblas-dev
+  dataset-fashion-mnist gnuplot-nox libopenblas-dev python3-venv
 )
 cross_pkgs=(
   gcc-aarch64-linux-gnu g++-aarch64-linux-gnu qemu-user libbenchmark-dev:arm64

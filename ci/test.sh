@@ -89,6 +89,20 @@ if ((setup)); then
 fi
 mkdir -p "$logs"
 
+# ---- Python interop (optional) --------------------------------------------------
+# A venv over the system python (its numpy, and python3-torch when installed)
+# with the safetensors package from PyPI, for the safetensors_interop test;
+# without network the venv stays incomplete and that test skips.
+if [[ ! -x build/venv/bin/python ]] && command -v /usr/bin/python3 >/dev/null; then
+  /usr/bin/python3 -m venv --system-site-packages build/venv >/dev/null 2>&1 || rm -rf build/venv
+fi
+if [[ -x build/venv/bin/python ]]; then
+  build/venv/bin/python -c 'import safetensors, numpy' 2>/dev/null ||
+    timeout 180 build/venv/bin/pip install -q safetensors numpy >/dev/null 2>&1 ||
+    echo "(safetensors could not be installed from PyPI: the interop test will skip)"
+  export PATH="$PWD/build/venv/bin:$PATH"
+fi
+
 # ---- native legs: best tier, then every lower tier forced -------------------
 if build release; then
   if isas=$(build/release/wsk info --isas) && [[ -n $isas ]]; then
