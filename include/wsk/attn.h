@@ -109,8 +109,10 @@ wsk_status wsk_attn_backward(const wsk_attn_desc *desc, wsk_attn_cview q, wsk_at
                              wsk_attn_cview do_, wsk_attn_view dq, wsk_attn_view dk,
                              wsk_attn_view dv);
 
-/* Bytes of scratch memory a forward and a backward call allocate with the
- * current thread pool (beyond the caller's tensors). */
+/* Bytes of scratch memory a forward and a backward call need with the
+ * current thread pool (beyond the caller's tensors). The scratch is kept by
+ * the calling thread between calls (grown when a call needs more) and freed
+ * when that thread ends. */
 int64_t wsk_attn_workspace_bytes(const wsk_attn_desc *desc, int backward);
 
 #ifdef __cplusplus

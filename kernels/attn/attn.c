@@ -31,6 +31,7 @@
  * order (wsk/attn.h).
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -432,6 +433,49 @@ static size_t kv_keys(size_t pairs, size_t lk, int threads, int backward) {
   return fused_backward(pairs, threads) ? lk : KB_CHUNK * KB;
 }
 
+/* The scratch of the calls made by one thread: kept between calls (grown when
+ * a call needs more), so that the many small calls of a training loop do not
+ * allocate and fault in fresh pages each time; freed when the thread ends. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_ok;
+
+typedef struct scratch_cache {
+  float *p;
+  size_t floats;
+} scratch_cache;
+
+static void scratch_free(void *v) {
+  scratch_cache *c = v;
+  free(c->p);
+  free(c);
+}
+
+static void scratch_key_make(void) { scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0; }
+
+static float *scratch_get(size_t floats) {
+  pthread_once(&scratch_once, scratch_key_make);
+  scratch_cache *c = scratch_key_ok ? pthread_getspecific(scratch_key) : NULL;
+  if (scratch_key_ok && !c) {
+    if (!(c = calloc(1, sizeof *c)) || pthread_setspecific(scratch_key, c) != 0) {
+      free(c);
+      return NULL;
+    }
+  }
+  if (!c) return NULL;
+  if (c->floats < floats) {
+    free(c->p);
+    c->p = NULL;
+    c->floats = 0;
+    if (posix_memalign((void **)&c->p, 64, floats * sizeof(float)) != 0) {
+      c->p = NULL;
+      return NULL;
+    }
+    c->floats = floats;
+  }
+  return c->p;
+}
+
 static wsk_status ctx_make(const wsk_gemm_ukernels *gk, const wsk_attn_ukernels *ak,
                            const wsk_attn_desc *d, int backward, attn_ctx *c, float **mem) {
   memset(c, 0, sizeof *c);
@@ -456,8 +500,8 @@ static wsk_status ctx_make(const wsk_gemm_ukernels *gk, const wsk_attn_ukernels 
   c->per_thread = round_up(scratch_floats(c->dh, c->nr, c->dpad, c->kv_keys), 16);
   const size_t extra = backward ? 2 * pairs * c->lq : pairs * c->lq; /* dsum (+ lse) */
   const size_t total = (size_t)threads * c->per_thread + extra;
-  float *p = NULL;
-  if (posix_memalign((void **)&p, 64, total * sizeof(float)) != 0 || !p)
+  float *p = scratch_get(total);
+  if (!p)
     return wsk__fail(WSK_ERR_NOMEM, "wsk_attn: out of memory for %zu bytes of scratch",
                      total * sizeof(float));
   c->scratch = p;
@@ -488,7 +532,7 @@ wsk_status wsk__attn_forward_with(const wsk_gemm_ukernels *gk, const wsk_attn_uk
   c.lse = lse ? lse : c.dsum; /* the scratch's row of lq per pair */
   const size_t nqb = (c.lq + QB - 1) / QB;
   const wsk_status rc = wsk_parallel_for(c.B * c.H * nqb, fwd_task, &c);
-  free(mem);
+  (void)mem; /* the thread's cached scratch */
   return rc;
 }
 
@@ -513,7 +557,7 @@ wsk_status wsk__attn_backward_with(const wsk_gemm_ukernels *gk, const wsk_attn_u
       if (rc == WSK_OK) rc = wsk_parallel_for(pairs * nqb, q_task, &c);
     }
   }
-  free(mem);
+  (void)mem; /* the thread's cached scratch */
   return rc;
 }
 
