@@ -204,6 +204,34 @@ static key_src key_block(const attn_ctx *c, attn_scratch *s, size_t b, size_t h,
 
 /* X^T of rows [i0, i0 + rows) into panels of nr queries:
  * dst[p][d][t] = x[i0 + p nr + t][d], zero for t past the rows. */
+/* 4 x 4 transposes with the compiler's portable vector extension (SSE on
+ * x86-64, NEON on aarch64; data movement only, no arithmetic). */
+typedef float f4 __attribute__((vector_size(16)));
+typedef int i4 __attribute__((vector_size(16)));
+
+static inline f4 load4(const float *p) {
+  f4 v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline void store4(float *p, f4 v) { memcpy(p, &v, sizeof v); }
+
+/* dst[j*ldd + i] = src[i*lds + j] for i, j < 4 */
+static inline void transpose4(const float *src, size_t lds, float *dst, size_t ldd) {
+  const f4 r0 = load4(src), r1 = load4(src + lds), r2 = load4(src + 2 * lds),
+           r3 = load4(src + 3 * lds);
+  const f4 t0 = __builtin_shuffle(r0, r1, (i4){0, 4, 1, 5});
+  const f4 t1 = __builtin_shuffle(r0, r1, (i4){2, 6, 3, 7});
+  const f4 t2 = __builtin_shuffle(r2, r3, (i4){0, 4, 1, 5});
+  const f4 t3 = __builtin_shuffle(r2, r3, (i4){2, 6, 3, 7});
+  store4(dst, __builtin_shuffle(t0, t2, (i4){0, 1, 4, 5}));
+  store4(dst + ldd, __builtin_shuffle(t0, t2, (i4){2, 3, 6, 7}));
+  store4(dst + 2 * ldd, __builtin_shuffle(t1, t3, (i4){0, 1, 4, 5}));
+  store4(dst + 3 * ldd, __builtin_shuffle(t1, t3, (i4){2, 3, 6, 7}));
+}
+
+/* X^T of rows [i0, i0 + rows) into panels of nr queries:
+ * dst[p][d][t] = x[i0 + p nr + t][d], zero for t past the rows. */
 static void pack_t(const attn_ctx *c, wsk_attn_cview x, size_t b, size_t h, size_t i0, size_t rows,
                    float *dst) {
   const size_t nr = c->nr, dh = c->dh;
@@ -212,13 +240,13 @@ static void pack_t(const attn_ctx *c, wsk_attn_cview x, size_t b, size_t h, size
     const size_t w = min_sz(nr, rows - p * nr);
     if (w < nr)
       for (size_t d = 0; d < dh; d++) memset(panel + d * nr + w, 0, (nr - w) * sizeof(float));
-    /* eight rows at a time: eight sequential reads, one 32-byte write per d */
     size_t t = 0;
-    for (; t + 8 <= w; t += 8) {
-      const float *src[8];
-      for (size_t u = 0; u < 8; u++) src[u] = crow(x, b, h, i0 + p * nr + t + u);
-      for (size_t d = 0; d < dh; d++)
-        for (size_t u = 0; u < 8; u++) panel[d * nr + t + u] = src[u][d];
+    for (; t + 4 <= w; t += 4) { /* 4 x 4 blocks */
+      const float *src = crow(x, b, h, i0 + p * nr + t);
+      size_t d = 0;
+      for (; d + 4 <= dh; d += 4) transpose4(src + d, (size_t)x.sl, panel + d * nr + t, nr);
+      for (; d < dh; d++)
+        for (size_t u = 0; u < 4; u++) panel[d * nr + t + u] = src[u * (size_t)x.sl + d];
     }
     for (; t < w; t++) {
       const float *src = crow(x, b, h, i0 + p * nr + t);
@@ -297,7 +325,16 @@ static void fwd_task(void *ctx, size_t index, int thread) {
   }
   c->ak->finish(dh, cols, s.l, s.m, s.ot, QB, s.lse);
   memcpy(c->lse + bh * c->lq + i0, s.lse, rows * sizeof(float));
-  for (size_t r = 0; r < rows; r++) {
+  size_t r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    float *dst = row(c->out, b, h, i0 + r);
+    const size_t ld = (size_t)c->out.sl;
+    size_t d = 0;
+    for (; d + 4 <= dh; d += 4) transpose4(s.ot + d * QB + r, QB, dst + d, ld);
+    for (; d < dh; d++)
+      for (size_t u = 0; u < 4; u++) dst[u * ld + d] = s.ot[d * QB + r + u];
+  }
+  for (; r < rows; r++) {
     float *dst = row(c->out, b, h, i0 + r);
     for (size_t d = 0; d < dh; d++) dst[d] = s.ot[d * QB + r];
   }
@@ -369,8 +406,8 @@ static void kv_write(const attn_ctx *c, attn_scratch *s, size_t b, size_t h, siz
   const size_t dpad = c->dpad;
   c->ak->scale_rows(n, c->dh, c->scale, s->dkacc + (j0 - kv0) * dpad, dpad, row(c->dk, b, h, j0),
                     (size_t)c->dk.sl);
-  c->ak->scale_rows(n, c->dh, 1.0f, s->dvacc + (j0 - kv0) * dpad, dpad, row(c->dv, b, h, j0),
-                    (size_t)c->dv.sl);
+  for (size_t j = 0; j < n; j++) /* 1 * x = x: a copy */
+    memcpy(row(c->dv, b, h, j0 + j), s->dvacc + (j0 - kv0 + j) * dpad, c->dh * sizeof(float));
   if (c->key_mask)
     for (size_t j = 0; j < n; j++)
       if (!c->key_mask[b * c->lk + j0 + j]) {
