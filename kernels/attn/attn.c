@@ -75,6 +75,10 @@ wsk_attn_cview wsk_attn_dense_cview(const float *x, int64_t l, int64_t heads, in
 
 typedef struct attn_ctx {
   const wsk_gemm_ukernels *gk;
+  /* a micro-kernel 16 columns wide (the same bits, by the gemm contract) for
+   * a last query panel of at most 16 queries when gk's panels are wider;
+   * NULL when gk's are 16 wide */
+  const wsk_gemm_ukernels *gkn;
   const wsk_attn_ukernels *ak;
   size_t B, H, lq, lk, dh, dpad, nr, mr;
   ptrdiff_t off; /* causal: key j is visible to query i when j <= i + off */
@@ -202,8 +206,6 @@ static key_src key_block(const attn_ctx *c, attn_scratch *s, size_t b, size_t h,
   return ks;
 }
 
-/* X^T of rows [i0, i0 + rows) into panels of nr queries:
- * dst[p][d][t] = x[i0 + p nr + t][d], zero for t past the rows. */
 /* 4 x 4 transposes with the compiler's portable vector extension (SSE on
  * x86-64, NEON on aarch64; data movement only, no arithmetic). */
 typedef float f4 __attribute__((vector_size(16)));
@@ -230,27 +232,40 @@ static inline void transpose4(const float *src, size_t lds, float *dst, size_t l
   store4(dst + 3 * ldd, __builtin_shuffle(t1, t3, (i4){2, 3, 6, 7}));
 }
 
-/* X^T of rows [i0, i0 + rows) into panels of nr queries:
- * dst[p][d][t] = x[i0 + p nr + t][d], zero for t past the rows. */
+/* Query panel p of a block of `rows` queries: its width (the row stride of
+ * its packed data) and the micro-kernel for products with it as B. Panels
+ * are nr queries wide and start every nr queries; the last one is 16 wide
+ * when it holds at most 16 queries and a 16-wide kernel exists. */
+static size_t qpanel_w(const attn_ctx *c, size_t p, size_t rows) {
+  return c->gkn && rows - p * c->nr <= 16 ? 16 : c->nr;
+}
+static const wsk_gemm_ukernels *qpanel_k(const attn_ctx *c, size_t p, size_t rows) {
+  return qpanel_w(c, p, rows) == c->nr ? c->gk : c->gkn;
+}
+
+/* X^T of rows [i0, i0 + rows) into query panels:
+ * dst[p][d][t] = x[i0 + p nr + t][d] (row stride qpanel_w), zero for t past
+ * the rows. */
 static void pack_t(const attn_ctx *c, wsk_attn_cview x, size_t b, size_t h, size_t i0, size_t rows,
                    float *dst) {
   const size_t nr = c->nr, dh = c->dh;
   for (size_t p = 0; p * nr < rows; p++) {
+    const size_t pw = qpanel_w(c, p, rows);
     float *panel = dst + p * dh * nr;
-    const size_t w = min_sz(nr, rows - p * nr);
-    if (w < nr)
-      for (size_t d = 0; d < dh; d++) memset(panel + d * nr + w, 0, (nr - w) * sizeof(float));
+    const size_t w = min_sz(pw, rows - p * nr);
+    if (w < pw)
+      for (size_t d = 0; d < dh; d++) memset(panel + d * pw + w, 0, (pw - w) * sizeof(float));
     size_t t = 0;
     for (; t + 4 <= w; t += 4) { /* 4 x 4 blocks */
       const float *src = crow(x, b, h, i0 + p * nr + t);
       size_t d = 0;
-      for (; d + 4 <= dh; d += 4) transpose4(src + d, (size_t)x.sl, panel + d * nr + t, nr);
+      for (; d + 4 <= dh; d += 4) transpose4(src + d, (size_t)x.sl, panel + d * pw + t, pw);
       for (; d < dh; d++)
-        for (size_t u = 0; u < 4; u++) panel[d * nr + t + u] = src[u * (size_t)x.sl + d];
+        for (size_t u = 0; u < 4; u++) panel[d * pw + t + u] = src[u * (size_t)x.sl + d];
     }
     for (; t < w; t++) {
       const float *src = crow(x, b, h, i0 + p * nr + t);
-      for (size_t d = 0; d < dh; d++) panel[d * nr + t] = src[d];
+      for (size_t d = 0; d < dh; d++) panel[d * pw + t] = src[d];
     }
   }
 }
@@ -274,13 +289,17 @@ static void pack_rows(const attn_ctx *c, const float *x, size_t ldx, size_t n, f
  * time: A element (i, p) at a[i rsa + p csa] (i < rows, p < kc); B one panel
  * of nr columns (cols <= nr valid) with rows of nr floats; first: start from
  * +0, else continue from t. */
+static void mmk(const wsk_gemm_ukernels *gk, size_t rows, size_t cols, size_t kc, const float *a,
+                size_t rsa, size_t csa, const float *bp, float *t, size_t ldt, int first) {
+  static const wsk_gemm_epilogue ep = {1.0f, 0.0f, NULL, 0};
+  const size_t mr = gk->mr;
+  for (size_t ir = 0; ir < rows; ir += mr)
+    gk->kernel(kc, a + ir * rsa, rsa, csa, bp, min_sz(mr, rows - ir), cols, t + ir * ldt, ldt,
+               first, 0, &ep, t + ir * ldt, ldt, 0);
+}
 static void mm(const attn_ctx *c, size_t rows, size_t cols, size_t kc, const float *a, size_t rsa,
                size_t csa, const float *bp, float *t, size_t ldt, int first) {
-  static const wsk_gemm_epilogue ep = {1.0f, 0.0f, NULL, 0};
-  const size_t mr = c->mr;
-  for (size_t ir = 0; ir < rows; ir += mr)
-    c->gk->kernel(kc, a + ir * rsa, rsa, csa, bp, min_sz(mr, rows - ir), cols, t + ir * ldt, ldt,
-                  first, 0, &ep, t + ir * ldt, ldt, 0);
+  mmk(c->gk, rows, cols, kc, a, rsa, csa, bp, t, ldt, first);
 }
 
 /* S^T[j][t] = k_j . x_t for the block's n keys and the query panels of
@@ -289,9 +308,11 @@ static void mm(const attn_ctx *c, size_t rows, size_t cols, size_t kc, const flo
 static void scores_t(const attn_ctx *c, size_t rows, size_t n, const float *k, size_t ldk,
                      const float *xt, float *st, int panels) {
   const size_t nr = c->nr;
-  for (size_t p = 0; p * nr < rows; p++)
-    mm(c, n, min_sz(nr, rows - p * nr), c->dh, k, ldk, 1, xt + p * c->dh * nr,
-       panels ? st + p * KB * nr : st + p * nr, panels ? nr : QB, 1);
+  for (size_t p = 0; p * nr < rows; p++) {
+    const size_t pw = qpanel_w(c, p, rows);
+    mmk(qpanel_k(c, p, rows), n, min_sz(pw, rows - p * nr), c->dh, k, ldk, 1, xt + p * c->dh * nr,
+        panels ? st + p * KB * nr : st + p * nr, panels ? pw : QB, 1);
+  }
 }
 
 /* ---- forward ------------------------------------------------------------------ */
@@ -315,13 +336,13 @@ static void fwd_task(void *ctx, size_t index, int thread) {
     limits(c, i0, rows, j0, n, s.limf);
     scores_t(c, rows, n, ks.k, ks.ldk, s.qt, s.st, 1);
     for (size_t t = 0; t < cols; t += 16)
-      c->ak->fwd_update(n, s.limf + t, c->scale, ks.kbias, s.st + (t / nr) * KB * nr + t % nr, nr,
-                        s.m + t, s.l + t, s.alpha + t);
+      c->ak->fwd_update(n, s.limf + t, c->scale, ks.kbias, s.st + (t / nr) * KB * nr + t % nr,
+                        qpanel_w(c, t / nr, rows), s.m + t, s.l + t, s.alpha + t);
     c->ak->mul_cols(dh, cols, s.alpha, s.ot, QB);
     /* o^T += V^T P^T: rows = head dimensions, V read in place */
     for (size_t p = 0; p * nr < rows; p++)
-      mm(c, dh, min_sz(nr, rows - p * nr), n, ks.v, 1, ks.ldv, s.st + p * KB * nr,
-         s.ot + p * nr, QB, 0);
+      mmk(qpanel_k(c, p, rows), dh, min_sz(qpanel_w(c, p, rows), rows - p * nr), n, ks.v, 1,
+          ks.ldv, s.st + p * KB * nr, s.ot + p * nr, QB, 0);
   }
   c->ak->finish(dh, cols, s.l, s.m, s.ot, QB, s.lse);
   memcpy(c->lse + bh * c->lq + i0, s.lse, rows * sizeof(float));
@@ -526,6 +547,12 @@ static wsk_status ctx_make(const wsk_gemm_ukernels *gk, const wsk_attn_ukernels 
   c->dpad = round_up(c->dh, 16);
   c->nr = gk->nr;
   c->mr = gk->mr;
+  c->gkn = NULL;
+#if WSK_HAVE_AVX2
+  /* every AVX-512 CPU has AVX2: its 16-wide kernel for narrow panels */
+  if (gk->nr > 16 && gk->isa == WSK_ISA_AVX512 && (wsk_isas_supported() & WSK_ISA_BIT(WSK_ISA_AVX2)))
+    c->gkn = &wsk_gemm_ukernels__avx2;
+#endif
   c->off = (ptrdiff_t)d->lk - (ptrdiff_t)d->lq;
   c->causal = d->causal != 0;
   c->scale = d->scale;
