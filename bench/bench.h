@@ -100,6 +100,8 @@ typedef struct wsk_bench_case {
   int rw;           /* 1: bytes count writes as well as reads (y = f(x),
                        updates): the bandwidth roof is the faster of the read
                        loop and memcpy (read + write) at that level */
+  char note[48];    /* printed after the row and kept in the JSON (e.g. the
+                       extra memory a kernel needs), or empty */
 } wsk_bench_case;
 
 /* Registers a case: its Google Benchmark name is

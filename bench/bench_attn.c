@@ -10,7 +10,9 @@
  * for the backward (the products a non-recomputing backward needs), so a
  * recomputing kernel is charged for no extra work. The cases run on one
  * thread; "-pool" cases run on every core through the pool. The scalar tier
- * runs only where a call takes well under a second. */
+ * runs only where a call takes well under a second. Forward+backward rows
+ * note the extra memory beyond the inputs, outputs and gradients
+ * (wsk_attn_workspace_bytes; the peer's two L x L matrices). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -151,6 +153,17 @@ static void add(const wsk_machine *m, int64_t b, int64_t h, int64_t l, int64_t d
     c.bytes = bytes;
     c.fma = 1;
     c.pool = pool;
+    if (i >= 0 && backward) {
+      /* the kernel's extra memory with this case's thread count */
+      const wsk_attn_desc d = {b, h, l, l, dh, 1.0f, 0, NULL};
+      if (wsk_threads_set_count(pool) == WSK_OK)
+        snprintf(c.note, sizeof c.note, "extra memory %.2f MiB",
+                 (double)wsk_attn_workspace_bytes(&d, 1) / 1048576.0);
+      wsk_threads_set_count(1);
+    } else if (i < 0 && backward) {
+      snprintf(c.note, sizeof c.note, "extra memory %.2f MiB (two L x L)",
+               2.0 * 4.0 * (double)l * (double)l / 1048576.0);
+    }
     const attn_arg g = {i, b, h, l, dh, backward, pool};
     wsk_bench_add(&c, bm_attn, &g, sizeof g);
   }

@@ -351,8 +351,9 @@ void wsk_bench_print(FILE *out, const wsk_bench_report *rep) {
     if (r->c.flops > 0) snprintf(gf, sizeof gf, "%.2f", r->gflops);
     if (r->c.bytes > 0) snprintf(gb, sizeof gb, "%.2f", r->gbs);
     if (r->bound[0]) snprintf(pct, sizeof pct, "%.1f", r->roof_pct);
-    fprintf(out, "%-8s %-10s %-7s %-18s %-5s %3d %10s %9s %9s %7s  %s\n", r->c.family, r->c.op,
-            r->c.isa, r->c.shape, r->c.level, r->c.threads, t, gf, gb, pct, r->bound);
+    fprintf(out, "%-8s %-10s %-7s %-18s %-5s %3d %10s %9s %9s %7s  %s%s%s\n", r->c.family,
+            r->c.op, r->c.isa, r->c.shape, r->c.level, r->c.threads, t, gf, gb, pct, r->bound,
+            r->c.note[0] ? "  " : "", r->c.note);
   }
   fprintf(out, "\n%zu results in %.1f s (time: median wall time per call; %%roof: of the "
                "bound that applies)\n",
@@ -430,6 +431,7 @@ static cJSON *report_json(const wsk_bench_report *rep) {
       cJSON_AddNumberToObject(o, "gflops", r->gflops);
       cJSON_AddNumberToObject(o, "gbs", r->gbs);
       cJSON_AddStringToObject(o, "bound", r->bound);
+      if (r->c.note[0]) cJSON_AddStringToObject(o, "note", r->c.note);
       cJSON_AddNumberToObject(o, "roof_pct", r->roof_pct);
     }
     cJSON_AddItemToArray(res, o);
