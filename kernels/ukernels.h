@@ -128,11 +128,13 @@ typedef struct wsk_gemm_epilogue {
 typedef struct wsk_gemm_ukernels {
   wsk_isa isa;
   size_t mr, nr; /* register tile */
-  /* tile rows mr_eff <= mr, cols nr_eff <= nr:
+  /* B's row p of the panel at bp + p*ldb: ldb = nr for a packed panel, or
+   * the row stride of B itself when a full panel is read where it lies.
+   * tile rows mr_eff <= mr, cols nr_eff <= nr:
    * first: partial sums start at +0.0f, else from t[ii*ldt + jj];
    * last: the epilogue writes c[ii*ldc + jj] (bias at column j0 + jj), else
    * the partial sums go to t. t may equal c when beta == 0. */
-  void (*kernel)(size_t kc, const float *a, size_t rsa, size_t csa, const float *bp,
+  void (*kernel)(size_t kc, const float *a, size_t rsa, size_t csa, const float *bp, size_t ldb,
                  size_t mr_eff, size_t nr_eff, float *t, size_t ldt, int first, int last,
                  const wsk_gemm_epilogue *ep, float *c, size_t ldc, size_t j0);
 } wsk_gemm_ukernels;

@@ -294,8 +294,8 @@ static void mmk(const wsk_gemm_ukernels *gk, size_t rows, size_t cols, size_t kc
   static const wsk_gemm_epilogue ep = {1.0f, 0.0f, NULL, 0};
   const size_t mr = gk->mr;
   for (size_t ir = 0; ir < rows; ir += mr)
-    gk->kernel(kc, a + ir * rsa, rsa, csa, bp, min_sz(mr, rows - ir), cols, t + ir * ldt, ldt,
-               first, 0, &ep, t + ir * ldt, ldt, 0);
+    gk->kernel(kc, a + ir * rsa, rsa, csa, bp, gk->nr, min_sz(mr, rows - ir), cols, t + ir * ldt,
+               ldt, first, 0, &ep, t + ir * ldt, ldt, 0);
 }
 static void mm(const attn_ctx *c, size_t rows, size_t cols, size_t kc, const float *a, size_t rsa,
                size_t csa, const float *bp, float *t, size_t ldt, int first) {

@@ -10,13 +10,13 @@
 #define NR 16
 
 static void kernel__scalar(size_t kc, const float *a, size_t rsa, size_t csa, const float *bp,
-                           size_t mr_eff, size_t nr_eff, float *t, size_t ldt, int first,
+                           size_t ldb, size_t mr_eff, size_t nr_eff, float *t, size_t ldt, int first,
                            int last, const wsk_gemm_epilogue *ep, float *c, size_t ldc,
                            size_t j0) {
   for (size_t i = 0; i < mr_eff; i++) {
     for (size_t j = 0; j < nr_eff; j++) {
       float acc = first ? 0.0f : t[i * ldt + j];
-      for (size_t p = 0; p < kc; p++) acc = fmaf(a[i * rsa + p * csa], bp[p * NR + j], acc);
+      for (size_t p = 0; p < kc; p++) acc = fmaf(a[i * rsa + p * csa], bp[p * ldb + j], acc);
       if (!last) {
         t[i * ldt + j] = acc;
         continue;

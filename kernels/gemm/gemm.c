@@ -47,11 +47,13 @@ typedef struct pack_job {
   int tb;
   size_t p0, kc, j0, nc, nr;
   float *bp;
+  size_t first; /* index of the first panel packed */
 } pack_job;
 
 static void pack_task(void *ctx, size_t index, int thread) {
   (void)thread;
   const pack_job *p = ctx;
+  index += p->first;
   const size_t jr = index * p->nr, cols = p->nc - jr < p->nr ? p->nc - jr : p->nr;
   pack_b(p->b, p->ldb, p->tb, p->p0, p->kc, p->j0 + jr, cols, p->nr,
          p->bp + index * p->kc * p->nr);
@@ -63,6 +65,9 @@ typedef struct gemm_job {
   const wsk_eltwise_ukernels *ek;
   const float *a;
   size_t rsa, csa;
+  const float *b; /* B itself, row-major with row stride ldb, when direct */
+  size_t ldb;
+  int direct;     /* full panels are read from B where it lies */
   const float *bp;
   float *t;
   size_t ldt;
@@ -91,9 +96,11 @@ static void gemm_task(void *ctx, size_t index, int thread) {
     for (size_t ir = 0; ir < mc; ir += mr) {
       const size_t mre = mc - ir < mr ? mc - ir : mr;
       const size_t i = i0 + ir, j = g->j0 + jr;
-      g->gk->kernel(g->kc, g->a + i * g->rsa + g->p0 * g->csa, g->rsa, g->csa,
-                    g->bp + (jr / nr) * g->kc * nr, mre, nre, g->t + i * g->ldt + j, g->ldt,
-                    g->first, g->last, g->ep, g->c + i * g->ldc + j, g->ldc, j);
+      const int dir = g->direct && nre == nr;
+      const float *bp = dir ? g->b + g->p0 * g->ldb + j : g->bp + (jr / nr) * g->kc * nr;
+      g->gk->kernel(g->kc, g->a + i * g->rsa + g->p0 * g->csa, g->rsa, g->csa, bp,
+                    dir ? g->ldb : nr, mre, nre, g->t + i * g->ldt + j, g->ldt, g->first, g->last,
+                    g->ep, g->c + i * g->ldc + j, g->ldc, j);
     }
   }
   if (g->last && (g->act == WSK_ACT_GELU || g->act == WSK_ACT_TANH))
@@ -131,14 +138,23 @@ wsk_status wsk__gemm_with(const wsk_gemm_ukernels *gk, const wsk_eltwise_ukernel
   float *t = use_w ? w : c;
   const size_t ldt = use_w ? n : ldc;
   const wsk_gemm_epilogue ep = {alpha, beta, bias, act == WSK_ACT_RELU};
-  gemm_job job = {gk, ek, a, rsa, csa, bp, t, ldt, c, ldc, &ep, act, m, 0, 0, 0, 0, 0, 0, 0};
+  /* B read where it lies (full panels; the last partial one is packed) when
+   * it is not transposed and packing would not pay: few rows of A reuse each
+   * panel, or B is small enough to stay in L1. The same bits either way. */
+  const int direct = !tb && (m <= mc_max || k * n <= 8192);
+  gemm_job job = {.gk = gk, .ek = ek, .a = a, .rsa = rsa, .csa = csa, .b = b, .ldb = ldb,
+                  .direct = direct, .bp = bp, .t = t, .ldt = ldt, .c = c, .ldc = ldc, .ep = &ep,
+                  .act = act, .m = m};
   wsk_status rc = WSK_OK;
   for (size_t j0 = 0; j0 < n && rc == WSK_OK; j0 += GEMM_NC) {
     const size_t nc = n - j0 < GEMM_NC ? n - j0 : GEMM_NC;
     for (size_t p0 = 0; p0 < k && rc == WSK_OK; p0 += GEMM_KC) {
       const size_t kc = k - p0 < GEMM_KC ? k - p0 : GEMM_KC;
-      const pack_job pj = {b, ldb, tb, p0, kc, j0, nc, nr, bp};
-      rc = wsk_parallel_for((nc + nr - 1) / nr, pack_task, (void *)&pj);
+      const size_t panels = (nc + nr - 1) / nr;
+      /* direct: only a last partial panel is packed */
+      const size_t first_packed = direct ? (nc % nr ? panels - 1 : panels) : 0;
+      const pack_job pj = {b, ldb, tb, p0, kc, j0, nc, nr, bp, first_packed};
+      rc = wsk_parallel_for(panels - first_packed, pack_task, (void *)&pj);
       if (rc != WSK_OK) break;
       job.j0 = j0;
       job.nc = nc;

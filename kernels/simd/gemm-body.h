@@ -27,7 +27,7 @@
 #define GM_NR (16 * GEMM_NV)
 
 static void GM_FN(kernel)(size_t kc, const float *a, size_t rsa, size_t csa, const float *bp,
-                          size_t mr_eff, size_t nr_eff, float *t, size_t ldt, int first,
+                          size_t ldb, size_t mr_eff, size_t nr_eff, float *t, size_t ldt, int first,
                           int last, const wsk_gemm_epilogue *ep, float *c, size_t ldc,
                           size_t j0) {
   /* rows past mr_eff repeat the last row: computed, never stored */
@@ -44,7 +44,7 @@ static void GM_FN(kernel)(size_t kc, const float *a, size_t rsa, size_t csa, con
     }
   for (size_t p = 0; p < kc; p++) {
     v16 b[GEMM_NV];
-    for (int v = 0; v < GEMM_NV; v++) b[v] = v16_loadu(bp + p * GM_NR + 16 * v);
+    for (int v = 0; v < GEMM_NV; v++) b[v] = v16_loadu(bp + p * ldb + 16 * v);
     for (int i = 0; i < GEMM_MR; i++) {
       const v16 ai = v16_set1(ar[i][p * csa]);
       for (int v = 0; v < GEMM_NV; v++) acc[i][v] = v16_fma(ai, b[v], acc[i][v]);
