@@ -161,7 +161,8 @@ static wsk_status write_report(const wsk_pipeline_config *c, const wsk_zoo_confi
                     (unsigned long long)r->digest);
   if (r->plots_written) {
     wsk_strbuf_printf(&b, "\n![SSL loss](ssl_loss.png)\n");
-    if (r->plots_written > 1) wsk_strbuf_printf(&b, "\n![predicted vs true test accuracy](acc_pred.png)\n");
+    if (r->plots_written > 1)
+      wsk_strbuf_printf(&b, "\n![predicted vs true test accuracy](acc_pred.png)\n");
   }
   wsk_strbuf_printf(&b, "\n## Time\n\n| stage | seconds |\n|---|---|\n");
   static const char *const stage[3] = {"zoo", "SSL", "probes"};
@@ -172,8 +173,8 @@ static wsk_status write_report(const wsk_pipeline_config *c, const wsk_zoo_confi
                     "%d of %d; SSL epochs resumed: %d of %d).\n",
                     r->zoo.members_kept, r->zoo.members_kept + r->zoo.members_trained,
                     r->ssl.epochs_resumed, r->ssl.epochs_done);
-  wsk_strbuf_printf(&b, "\n## Machine\n\n- CPU: %s (%s)\n- threads: %d\n- kernel tiers:",
-                    cpu.name, cpu.vendor, wsk_threads_count());
+  wsk_strbuf_printf(&b, "\n## Machine\n\n- CPU: %s (%s)\n- threads: %d\n- kernel tiers:", cpu.name,
+                    cpu.vendor, wsk_threads_count());
   for (int f = 0; f < WSK_FAMILY_COUNT; f++) {
     wsk_isa isa;
     if (wsk_family_isa((wsk_family)f, &isa) == WSK_OK)
@@ -187,21 +188,21 @@ static wsk_status write_report(const wsk_pipeline_config *c, const wsk_zoo_confi
                     "accuracy at the last epoch %.3f / %.3f / %.3f (min / mean / max)\n",
                     zc->arch == WSK_ARCH_CNN ? "CNN" : "MLP 64-32-10 on 8x8 FashionMNIST",
                     zc->members, zc->epochs, zc->save_every, zc->batch, zc->train_limit,
-                    zc->train_limit ? "" : " (all)", zc->test_limit,
-                    zc->test_limit ? "" : " (all)", r->zoo.rows, r->zoo.test_acc_min,
-                    r->zoo.test_acc_mean, r->zoo.test_acc_max);
-  wsk_strbuf_printf(&b,
-                    "- SSL: d_model %lld, %lld heads, %lld + %lld blocks, FFN %lld, latent %lld, "
-                    "projection %lld -> %lld; %zu parameters; %d epochs, batch %d models x 2 "
-                    "views, lr %g (plateau x%g after %d epochs), gamma %g, tau %g; %zu train / "
-                    "%zu validation rows; %.1f ms per step\n",
-                    (long long)sc->arch.dim, (long long)sc->arch.heads,
-                    (long long)sc->arch.enc_layers, (long long)sc->arch.dec_layers,
-                    (long long)sc->arch.ffn, (long long)sc->arch.latent,
-                    (long long)sc->arch.proj_hidden, (long long)sc->arch.proj_out,
-                    r->ssl.n_params, sc->epochs, sc->batch, (double)sc->lr,
-                    (double)sc->plateau_factor, sc->plateau_patience, (double)sc->gamma,
-                    (double)sc->tau, r->ssl.train_rows, r->ssl.val_rows, r->ssl.step_ms);
+                    zc->train_limit ? "" : " (all)", zc->test_limit, zc->test_limit ? "" : " (all)",
+                    r->zoo.rows, r->zoo.test_acc_min, r->zoo.test_acc_mean, r->zoo.test_acc_max);
+  wsk_strbuf_printf(
+      &b,
+      "- SSL: d_model %lld, %lld heads, %lld + %lld blocks, FFN %lld, latent %lld "
+      "(the probes read z and the encoder's token outputs averaged per target "
+      "layer, after and before the last block), "
+      "projection %lld -> %lld; %zu parameters; %d epochs, batch %d models x 2 "
+      "views, lr %g (plateau x%g after %d epochs), gamma %g, tau %g; %zu train / "
+      "%zu validation rows; %.1f ms per step\n",
+      (long long)sc->arch.dim, (long long)sc->arch.heads, (long long)sc->arch.enc_layers,
+      (long long)sc->arch.dec_layers, (long long)sc->arch.ffn, (long long)sc->arch.latent,
+      (long long)sc->arch.proj_hidden, (long long)sc->arch.proj_out, r->ssl.n_params, sc->epochs,
+      sc->batch, (double)sc->lr, (double)sc->plateau_factor, sc->plateau_patience,
+      (double)sc->gamma, (double)sc->tau, r->ssl.train_rows, r->ssl.val_rows, r->ssl.step_ms);
   wsk_strbuf_printf(&b,
                     "- probes: ridge regression (lambda on the validation split) for test "
                     "accuracy, gap and epoch; a linear softmax classifier for activation, "

@@ -616,6 +616,58 @@ wsk_status wsk_ssl_encode(const wsk_ssl_model *m, const float *params, int n, co
   return WSK_OK;
 }
 
+/* Two pooled sets per target layer (below) after z. */
+int64_t wsk_ssl_embed_width(const wsk_ssl_model *m) {
+  return m->a.latent + 2 * (int64_t)m->tk.layers * m->a.dim;
+}
+
+/* out[D] = the mean over target layer l's neuron tokens of the rows of
+ * x[n][T][D] of view v, summed in token order. */
+static void pool_layer(const wsk_ssl_model *m, const float *x, int v, int l, float *out) {
+  const int64_t D = m->a.dim, T = m->ntok_enc;
+  const wsk_ssl_tokens *tk = &m->tk;
+  for (int64_t d = 0; d < D; d++) out[d] = 0.0f;
+  for (int i = 0; i < tk->n[l]; i++) {
+    const float *r =
+        x + ((size_t)v * (size_t)T + 1 + (size_t)tk->tok_off[l] + (size_t)i) * (size_t)D;
+    for (int64_t d = 0; d < D; d++) out[d] += r[d];
+  }
+  const float inv = 1.0f / (float)tk->n[l];
+  for (int64_t d = 0; d < D; d++) out[d] *= inv;
+}
+
+wsk_status wsk_ssl_embed(const wsk_ssl_model *m, const float *params, int n, const float *input,
+                         wsk_ssl_ws *ws, float *emb) {
+  WSK_TRY(check_call(m, params, n, input, ws, "wsk_ssl_embed"));
+  if (!emb) return wsk__fail(WSK_ERR_NULL, "wsk_ssl_embed: NULL emb");
+  WSK_TRY(encode(m, params, n, input, ws));
+  const int64_t D = m->a.dim, T = m->ntok_enc, Z = m->a.latent;
+  const size_t W = (size_t)wsk_ssl_embed_width(m);
+  const int L = m->tk.layers;
+  /* the last encoder block at every token (training needs only the
+   * compression token's row), then LN_enc on every token */
+  const int last = (int)m->a.enc_layers - 1;
+  const size_t plane = (size_t)n * (size_t)T * (size_t)D;
+  const float *xin = ws->enc_x + (size_t)last * plane;
+  wsk_ssl_block_shape s;
+  wsk_ssl_block_cache c;
+  wsk_ssl_block_params bp;
+  block_cache(m, ws, 1, last, n, &s, &c);
+  wsk_ssl_block_params_at((float *)params + m->enc_block[last], D, m->a.ffn, &bp);
+  float *y = ws->dxa, *yl = ws->dxb;
+  WSK_TRY(wsk_ssl_block_forward(&s, &bp, xin, &c, y));
+  WSK_TRY(wsk_ssl_ln_forward((int64_t)n * T, D, y, params + m->enc_ln_g, params + m->enc_ln_b, yl,
+                             ws->tmp, ws->tmp2));
+  for (int v = 0; v < n; v++) {
+    float *e = emb + (size_t)v * W;
+    memcpy(e, ws->z + (size_t)v * (size_t)Z, (size_t)Z * sizeof(float));
+    for (int l = 0; l < L; l++) pool_layer(m, yl, v, l, e + (size_t)Z + (size_t)l * (size_t)D);
+    for (int l = 0; l < L; l++)
+      pool_layer(m, xin, v, l, e + (size_t)Z + (size_t)(L + l) * (size_t)D);
+  }
+  return WSK_OK;
+}
+
 wsk_status wsk_ssl_loss_grad(const wsk_ssl_model *m, const float *params, int views,
                              const float *input, const float *target, const wsk_ssl_loss_params *lp,
                              wsk_ssl_ws *ws, wsk_ssl_loss *loss, float *grad) {

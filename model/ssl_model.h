@@ -190,6 +190,21 @@ wsk_status wsk_ssl_loss_grad(const wsk_ssl_model *m, const float *params, int vi
 wsk_status wsk_ssl_encode(const wsk_ssl_model *m, const float *params, int n, const float *input,
                           wsk_ssl_ws *ws, float *z);
 
+/* The embedding that the probes read (the hyper-representation), per model
+ * wsk_ssl_embed_width(m) = latent + 2 * layers * D floats, built from the
+ * encoder's token outputs as the paper also evaluates them (§4: the
+ * compression token alone, or all tokens): z, then for every target layer l
+ * the mean over l's neuron tokens of the encoder's output LN_enc(x_L), then
+ * for every l the mean over l's neuron tokens of the last block's input
+ * x_{L-1}. Averaging a layer's tokens instead of concatenating them (the
+ * paper's "all tokens" embedding) keeps the width small and the same for
+ * every neuron order of the layer's statistics. The last block runs at every
+ * token here, not only at the compression token as in training.
+ * emb[n][width], n <= the workspace's views. */
+int64_t wsk_ssl_embed_width(const wsk_ssl_model *m);
+wsk_status wsk_ssl_embed(const wsk_ssl_model *m, const float *params, int n, const float *input,
+                         wsk_ssl_ws *ws, float *emb);
+
 /* Packs view v's token vector (tokvec) into a batch of `views` views. */
 void wsk_ssl_batch_put(const wsk_ssl_tokens *tk, int views, int v, const float *tokvec,
                        float *batch);

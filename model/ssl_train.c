@@ -498,7 +498,7 @@ static wsk_status write_outputs(const wsk_ssl_config *c, const char *out_dir, co
   wsk_status s = WSK_OK;
   /* the model */
   wsk_tensor_ref *refs = malloc(((size_t)m->n_tensors + 2) * sizeof *refs);
-  const size_t rows = z->rows, Z = (size_t)m->a.latent;
+  const size_t rows = z->rows, Z = (size_t)wsk_ssl_embed_width(m);
   float *emb = malloc(rows * Z * sizeof(float));
   char *p_model = path_join(out_dir, "ssl.safetensors");
   char *p_emb = path_join(out_dir, "embeddings.safetensors");
@@ -538,7 +538,7 @@ static wsk_status write_outputs(const wsk_ssl_config *c, const char *out_dir, co
     const int n = (int)(rows - at < (size_t)max_views ? rows - at : (size_t)max_views);
     for (int i = 0; i < n; i++)
       wsk_ssl_batch_put(&m->tk, n, i, z->tok + (at + (size_t)i) * m->tk.nvals, bb->input);
-    s = wsk_ssl_encode(m, t->params, n, bb->input, ws, emb + at * Z);
+    s = wsk_ssl_embed(m, t->params, n, bb->input, ws, emb + at * Z);
     if (s != WSK_OK) goto done;
   }
   {

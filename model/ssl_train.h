@@ -36,8 +36,11 @@
  *   ssl.safetensors        the final model: its tensors by name
  *                          (PyTorch-style names, model/ssl_model.c) plus
  *                          norm.mean / norm.std [layers]
- *   embeddings.safetensors one tensor "embeddings" [rows of zoo.csv][latent]:
- *                          z of every row's clean (unaugmented) weights, in
+ *   embeddings.safetensors one tensor "embeddings" [rows of zoo.csv]
+ *                          [latent + 2 * layers * d_model]: the embedding
+ *                          of wsk_ssl_embed (model/ssl_model.h: z and the
+ *                          encoder's token outputs averaged per target layer)
+ *                          of every row's clean (unaugmented) weights, in
  *                          zoo.csv order (what `wsk probe --embeddings` reads)
  *   ssl_loss.csv           epoch,train_loss,val_loss,train_contrast,
  *                          train_recon,val_contrast,val_recon,lr

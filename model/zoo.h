@@ -5,11 +5,15 @@
  * Member i draws its hyper-parameters from stream i of the zoo's seed
  * (model/rng.h), in this order, one draw per line:
  *   seed          u32: the member's own seed (its init, data order, dropout)
- *   init          below(6): uniform, normal, kaiming_uniform, kaiming_normal,
- *                 xavier_uniform, xavier_normal (model/net.h)
+ *   init          below(4): kaiming_uniform, kaiming_normal, xavier_uniform,
+ *                 xavier_normal (model/net.h; not its unscaled uniform and
+ *                 normal, which saturate the units and make accuracy a
+ *                 matter of luck more than of the weights)
  *   activation    below(4): relu, tanh, gelu, sigmoid
  *   optimizer     below(2): sgd (momentum 0.9), adam (0.9, 0.999, 1e-8)
- *   lr            log-uniform: sgd [1e-3, 1e-1], adam [1e-4, 1e-2]
+ *   lr            log-uniform: sgd [1e-2, 1e-1], adam [1e-3, 1e-2] (one
+ *                 decade each: slower members barely move from their
+ *                 initialization in the zoo's epochs)
  *   weight decay  u < 1/2: 0; else log-uniform [1e-5, 1e-2] (next draw)
  *   dropout       u < 1/2: 0; else uniform [0, 0.5) (next draw)
  *   train_frac    uniform [0.5, 1)

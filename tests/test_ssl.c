@@ -16,7 +16,7 @@
  *   differences of that reference (step 1e-6): |g - fd| <= 1e-3 max |g| of
  *   the tensor + 1e-7;
  * - a few Adam steps on a fixed batch lower the loss;
- * - wsk_ssl_run on a synthetic zoo: the outputs (embeddings [rows][latent]
+ * - wsk_ssl_run on a synthetic zoo: the outputs (embeddings [rows][latent + 2 layers D]
  *   in zoo.csv order, the loss curve, the model file), a rerun finds the run
  *   finished, other settings are refused unless forced; the same bits for 1
  *   and 3 threads and for every ISA tier, and a recorded digest of the
@@ -35,7 +35,7 @@
 #include "test_ssl_zoo.h"
 #include "testutil.h"
 
-#define SSL_RUN_DIGEST 0xb34175108450b5d3ull
+#define SSL_RUN_DIGEST 0xfe4498b41f1e5b20ull
 
 /* ---- tokens ---- */
 
@@ -409,9 +409,12 @@ static void test_run(void **state) {
   assert_true(k >= 0);
   assert_int_equal(st.ranks[k], 2);
   assert_int_equal(st.shapes[k][0], 20);
-  assert_int_equal(st.shapes[k][1], 8);
-  for (int i = 0; i < 160; i++) assert_true(fabsf(st.data[k][i]) <= 1.0f); /* tanh */
-  const uint64_t emb = wsk_ssl_fnv1a(WSK_SSL_FNV_INIT, st.data[k], 160 * sizeof(float));
+  /* z (latent 8), then two pooled sets of d_model 16 per target layer (2) */
+  assert_int_equal(st.shapes[k][1], 8 + 2 * 2 * 16);
+  for (int i = 0; i < 20; i++)
+    for (int j = 0; j < 8; j++) assert_true(fabsf(st.data[k][i * 72 + j]) <= 1.0f); /* tanh */
+  for (int i = 0; i < 20 * 72; i++) assert_true(isfinite(st.data[k][i]));
+  const uint64_t emb = wsk_ssl_fnv1a(WSK_SSL_FNV_INIT, st.data[k], 20 * 72 * sizeof(float));
   assert_true(emb == r.embedding_digest);
   wsk_safetensors_free(&st);
   snprintf(path, sizeof path, "%s/ssl.safetensors", out);
