@@ -265,6 +265,24 @@ static void test_loss_gradient(void **state) {
     if (gammas[k] > 0) assert_true(fabs(l.contrast - con) <= 1e-5 * fabs(con) + 1e-7);
     if (gammas[k] < 1) assert_true(fabs(l.recon - rec) <= 1e-5 * fabs(rec) + 1e-7);
   }
+  /* the probes' embedding: z (as wsk_ssl_encode gives it), then the pooled
+   * token outputs, finite; it leaves the loss's bits alone */
+  {
+    const int64_t W = wsk_ssl_embed_width(&m);
+    assert_int_equal(W, a.latent + 2 * tk.layers * a.dim);
+    float *emb = malloc((size_t)V * (size_t)W * sizeof(float));
+    float *z = malloc((size_t)V * (size_t)a.latent * sizeof(float));
+    assert_int_equal(wsk_ssl_encode(&m, p, V, in, ws, z), WSK_OK);
+    assert_int_equal(wsk_ssl_embed(&m, p, V, in, ws, emb), WSK_OK);
+    for (int v = 0; v < V; v++) {
+      assert_memory_equal(emb + (size_t)v * (size_t)W, z + (size_t)v * (size_t)a.latent,
+                          (size_t)a.latent * sizeof(float));
+      for (int64_t j = 0; j < W; j++) assert_true(isfinite(emb[(size_t)v * (size_t)W + j]));
+    }
+    assert_int_equal(wsk_ssl_embed(&m, p, V, in, ws, NULL), WSK_ERR_NULL);
+    free(emb);
+    free(z);
+  }
   int checked = 0;
   for (int t = 0; t < m.n_tensors; t++) {
     const wsk_ssl_tensor *T = &m.tensors[t];
