@@ -42,7 +42,7 @@ void wsk_cmd_ssl_usage(FILE *out) {
           "  --zoo DIR         the zoo of `wsk zoo`: DIR/zoo.csv and its checkpoints\n"
           "                    (required)\n"
           "  --out DIR         output directory (default: the zoo directory)\n"
-          "  --epochs N        training epochs (default 40; --smoke 2)\n"
+          "  --epochs N        training epochs (default 100; --smoke 2)\n"
           "  --batch B         models per step, two views each (default 32; --smoke 4)\n"
           "  --dim D           d_model (default 64; --smoke 16); the FFN is 4 D wide\n"
           "                    and the projection head D -> latent\n"

@@ -50,7 +50,7 @@ void wsk_ssl_config_default(wsk_ssl_config *c) {
   c->arch.latent = 32;
   c->arch.proj_hidden = 64;
   c->arch.proj_out = 32;
-  c->epochs = 40;
+  c->epochs = 100;
   c->batch = 32;
   c->lr = 1e-3f;
   c->weight_decay = 0.0f;

@@ -83,7 +83,7 @@ typedef struct wsk_ssl_config {
 
 /* The defaults of `wsk ssl` and `wsk pipeline`: d_model 64, 2 heads of 32,
  * 2 encoder and 2 decoder blocks, FFN 256, latent 32, projection 64 -> 32;
- * 40 epochs, batch 32, lr 1e-3, no weight decay, γ 0.5, τ 0.1, the default
+ * 100 epochs, batch 32, lr 1e-3, no weight decay, γ 0.5, τ 0.1, the default
  * augmentations, plateau factor 0.5, patience 3, threshold 1e-3, min_lr 1e-5,
  * seed 1, split seed 0, out_dir NULL, progress on. */
 void wsk_ssl_config_default(wsk_ssl_config *c);
