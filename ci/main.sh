@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ci/main.sh — the main job: install what is missing, build the release preset
 # and run the hyper-representation pipeline (`wsk pipeline`: zoo -> SSL ->
-# probes on FashionMNIST, about a quarter of an hour on 2 cores), which
+# probes on FashionMNIST, about 10 minutes on 2 cores), which
 # prints the results table and writes wsk-pipeline/report.md.
 #
 # usage: bash ci/main.sh [ARGS...]    (ARGS are passed on to `wsk pipeline`,

@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 typedef enum wsk_pipeline_budget {
-  WSK_PIPELINE_DEFAULT = 0, /* about a quarter of an hour on 2 cores */
+  WSK_PIPELINE_DEFAULT = 0, /* about 10 minutes on 2 cores */
   WSK_PIPELINE_SMOKE = 1,   /* seconds: CI and emulated ARM */
   WSK_PIPELINE_FULL = 2     /* paper scale: hours */
 } wsk_pipeline_budget;
