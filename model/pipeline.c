@@ -182,13 +182,15 @@ static wsk_status write_report(const wsk_pipeline_config *c, const wsk_zoo_confi
                         f + 1 < WSK_FAMILY_COUNT ? "," : "");
   }
   wsk_strbuf_printf(&b, "\n\n## Configuration\n\n");
+  char ntrain[32], ntest[32];
+  snprintf(ntrain, sizeof ntrain, zc->train_limit ? "the first %zu" : "all", zc->train_limit);
+  snprintf(ntest, sizeof ntest, zc->test_limit ? "the first %zu" : "all", zc->test_limit);
   wsk_strbuf_printf(&b,
                     "- zoo: %s, %d members, %d epochs (checkpoints every %d and at 0), batch "
-                    "%d, training images %zu%s, test images %zu%s; %zu checkpoints; test "
+                    "%d, %s training images, %s test images; %zu checkpoints; test "
                     "accuracy at the last epoch %.3f / %.3f / %.3f (min / mean / max)\n",
                     zc->arch == WSK_ARCH_CNN ? "CNN" : "MLP 64-32-10 on 8x8 FashionMNIST",
-                    zc->members, zc->epochs, zc->save_every, zc->batch, zc->train_limit,
-                    zc->train_limit ? "" : " (all)", zc->test_limit, zc->test_limit ? "" : " (all)",
+                    zc->members, zc->epochs, zc->save_every, zc->batch, ntrain, ntest,
                     r->zoo.rows, r->zoo.test_acc_min, r->zoo.test_acc_mean, r->zoo.test_acc_max);
   wsk_strbuf_printf(
       &b,
