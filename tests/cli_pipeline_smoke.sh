@@ -7,7 +7,8 @@
 # which must equal WANT_DIGEST (recorded on x86-64) on every CPU, ISA tier
 # (WSK_ISA) and thread count — under qemu-aarch64 this proves NEON gives the
 # x86 bits end to end. Then runs it again: every stage must be reused (the
-# zoo's members kept, the SSL epochs resumed) with the same digest. Needs
+# zoo's members kept, the SSL epochs resumed) with the same digest, and the
+# PNG plots are drawn when gnuplot is installed. Needs
 # FashionMNIST (Debian dataset-fashion-mnist); skips (77) without it.
 set -u
 want=$1
@@ -33,9 +34,16 @@ grep -q 'hyper-representation' "$tmp/p/report.md" || fail "report.md lacks the t
 got=$(sed -n 's/^pipeline digest: //p' "$tmp/out.txt")
 [ "$got" = "$want" ] || fail "digest $got, recorded $want (WSK_ISA=${WSK_ISA:-best})"
 
-# again: everything is reused, and the result is the same
-"$@" "$wsk" pipeline --smoke --no-plots --quiet --out "$tmp/p" >"$tmp/out2.txt" 2>"$tmp/err2.txt" ||
+# again: everything is reused, and the result is the same; with gnuplot
+# installed, this run also draws the plots
+"$@" "$wsk" pipeline --smoke --quiet --out "$tmp/p" >"$tmp/out2.txt" 2>"$tmp/err2.txt" ||
   { cat "$tmp/err2.txt" >&2; fail "the second run exited non-zero"; }
+if command -v gnuplot >/dev/null 2>&1; then
+  for f in ssl_loss.png acc_pred.png; do
+    [ -s "$tmp/p/$f" ] || fail "gnuplot is installed but $f was not drawn"
+    grep -q "($f)" "$tmp/p/report.md" || fail "report.md does not show $f"
+  done
+fi
 got2=$(sed -n 's/^pipeline digest: //p' "$tmp/out2.txt")
 [ "$got2" = "$want" ] || fail "the rerun's digest is $got2"
 grep -q 'members kept: 8 of 8' "$tmp/p/report.md" || fail "the rerun retrained zoo members"
