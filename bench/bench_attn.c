@@ -156,10 +156,8 @@ static void add(const wsk_machine *m, int64_t b, int64_t h, int64_t l, int64_t d
     if (i >= 0 && backward) {
       /* the kernel's extra memory with this case's thread count */
       const wsk_attn_desc d = {b, h, l, l, dh, 1.0f, 0, NULL};
-      if (wsk_threads_set_count(pool) == WSK_OK)
-        snprintf(c.note, sizeof c.note, "extra memory %.2f MiB",
-                 (double)wsk_attn_workspace_bytes(&d, 1) / 1048576.0);
-      wsk_threads_set_count(1);
+      snprintf(c.note, sizeof c.note, "extra memory %.2f MiB",
+               (double)wsk__attn_workspace_bytes_for(&d, 1, pool) / 1048576.0);
     } else if (i < 0 && backward) {
       snprintf(c.note, sizeof c.note, "extra memory %.2f MiB (two L x L)",
                2.0 * 4.0 * (double)l * (double)l / 1048576.0);

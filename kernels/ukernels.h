@@ -211,6 +211,8 @@ wsk_status wsk__attn_backward_with(const wsk_gemm_ukernels *gk, const wsk_attn_u
                                    wsk_attn_cview v, wsk_attn_cview o, const float *lse,
                                    wsk_attn_cview do_, wsk_attn_view dq, wsk_attn_view dk,
                                    wsk_attn_view dv);
+/* wsk_attn_workspace_bytes for a pool of `threads` threads (benchmarks) */
+int64_t wsk__attn_workspace_bytes_for(const wsk_attn_desc *d, int backward, int threads);
 
 /* Tables of every tier compiled in (declared by the .inc lists). */
 #define WSK_IMPL(family, isa_suffix, isa_enum) \

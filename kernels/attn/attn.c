@@ -575,10 +575,14 @@ static wsk_status ctx_make(const wsk_gemm_ukernels *gk, const wsk_attn_ukernels 
 }
 
 int64_t wsk_attn_workspace_bytes(const wsk_attn_desc *d, int backward) {
-  if (!d || d->batch < 1 || d->heads < 1 || d->lq < 1 || d->lk < 1 || d->dh < 1) return 0;
+  return wsk__attn_workspace_bytes_for(d, backward, wsk_threads_count());
+}
+
+int64_t wsk__attn_workspace_bytes_for(const wsk_attn_desc *d, int backward, int threads) {
+  if (!d || d->batch < 1 || d->heads < 1 || d->lq < 1 || d->lk < 1 || d->dh < 1 || threads < 1)
+    return 0;
   const wsk_gemm_ukernels *gk = wsk__dispatch_ready() == WSK_OK ? wsk__gemm_table() : NULL;
   const size_t nr = gk ? gk->nr : 32, dh = (size_t)d->dh, dpad = round_up(dh, 16);
-  const int threads = wsk_threads_count();
   const size_t pairs = (size_t)d->batch * (size_t)d->heads, lq = (size_t)d->lq;
   const size_t kv = kv_keys(pairs, (size_t)d->lk, threads, backward);
   const size_t per = round_up(scratch_floats(dh, nr, dpad, kv), 16);
