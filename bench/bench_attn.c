@@ -107,9 +107,7 @@ static void bm_attn(gb_state *st, const void *argp) {
   }
   const bench_impl *im = &attn_impls[g->impl];
   if (!bench_impl_usable(st, im->isa)) return;
-  const wsk_gemm_ukernels *gk = gemm_impls[0].table;
-  for (size_t i = 0; i < N_GEMM_IMPLS; i++)
-    if (gemm_impls[i].isa == im->isa) gk = gemm_impls[i].table;
+  const wsk_gemm_ukernels *gk = bench_table_for(gemm_impls, N_GEMM_IMPLS, im->isa);
   if (wsk_threads_set_count(g->pool) != WSK_OK) {
     gb_skip(st, wsk_last_error());
     return;

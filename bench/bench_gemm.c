@@ -51,9 +51,7 @@ static void bm_gemm(gb_state *st, const void *argp) {
     gb_skip(st, wsk_last_error());
     return;
   }
-  const wsk_eltwise_ukernels *ek = eltwise_impls[0].table;
-  for (size_t i = 0; i < N_ELTWISE_IMPLS; i++)
-    if (eltwise_impls[i].isa == im->isa) ek = eltwise_impls[i].table;
+  const wsk_eltwise_ukernels *ek = bench_table_for(eltwise_impls, N_ELTWISE_IMPLS, im->isa);
   while (gb_keep_running(st)) {
     wsk__gemm_with(im->table, ek, 0, 0, g->m, g->n, g->k, 1.0f, a, g->k, b, g->n, 0.0f, c, g->n,
                    NULL, WSK_ACT_NONE);

@@ -39,6 +39,14 @@ static const bench_impl attn_impls[] = {
 #define N_OPTIM_IMPLS (sizeof optim_impls / sizeof optim_impls[0])
 #define N_ATTN_IMPLS (sizeof attn_impls / sizeof attn_impls[0])
 
+/* The table of `impls` (n entries, a family's .inc list) for tier isa; the
+ * last entry (scalar) when the list lacks it. */
+static inline const void *bench_table_for(const bench_impl *impls, size_t n, wsk_isa isa) {
+  for (size_t i = 0; i < n; i++)
+    if (impls[i].isa == isa) return impls[i].table;
+  return impls[n - 1].table;
+}
+
 /* Skips the benchmark (with the reason) when the CPU lacks the tier or the
  * WSK_ISA cap excludes it. */
 static inline int bench_impl_usable(gb_state *st, wsk_isa isa) {

@@ -75,15 +75,6 @@ static double now_s(void) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-  const unsigned char *b = p;
-  for (size_t i = 0; i < n; i++) {
-    h ^= b[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 static int have_gnuplot(void) { return system("gnuplot --version >/dev/null 2>&1") == 0; }
 
 /* Runs gnuplot on a script written next to the report; 1 when the PNG
@@ -264,15 +255,15 @@ wsk_status wsk_pipeline_run(const wsk_pipeline_config *c, wsk_pipeline_result *r
   void *data = NULL;
   size_t n = 0;
   char path[1100];
-  uint64_t h = 0xcbf29ce484222325ull;
+  uint64_t h = WSK_SSL_FNV_INIT;
   snprintf(path, sizeof path, "%s/zoo.csv", zoo_dir);
   wsk_status s = wsk_file_read(path, &data, &n);
-  if (s == WSK_OK) h = fnv(h, data, n);
+  if (s == WSK_OK) h = wsk_ssl_fnv1a(h, data, n);
   free(data);
   data = NULL;
-  h = fnv(h, &r->ssl.embedding_digest, sizeof r->ssl.embedding_digest);
+  h = wsk_ssl_fnv1a(h, &r->ssl.embedding_digest, sizeof r->ssl.embedding_digest);
   if (s == WSK_OK) s = wsk_file_read(csv_path, &data, &n);
-  if (s == WSK_OK) h = fnv(h, data, n);
+  if (s == WSK_OK) h = wsk_ssl_fnv1a(h, data, n);
   free(data);
   free(csv_path);
   WSK_TRY(s);

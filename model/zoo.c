@@ -384,8 +384,8 @@ static int member_complete(const char *dir, const wsk_zoo_config *c, int id, con
 typedef struct zoo_job {
   const wsk_zoo_config *c;
   const wsk_dataset *train, *test;
-  const int *todo;
-  int n_todo;
+  const int *pending;
+  int n_pending;
   const int *ep;
   int n_ep;
   atomic_int next;
@@ -442,13 +442,13 @@ static void zoo_worker(void *ctx, size_t index, int thread) {
   for (;;) {
     if (atomic_load(&j->stop)) return;
     const int k = atomic_fetch_add(&j->next, 1);
-    if (k >= j->n_todo) return;
-    const wsk_status s = train_member(j, j->todo[k]);
+    if (k >= j->n_pending) return;
+    const wsk_status s = train_member(j, j->pending[k]);
     if (s != WSK_OK) {
       pthread_mutex_lock(&j->lock);
       if (j->err == WSK_OK) {
         j->err = s;
-        snprintf(j->msg, sizeof j->msg, "member %d: %s", j->todo[k], wsk_last_error());
+        snprintf(j->msg, sizeof j->msg, "member %d: %s", j->pending[k], wsk_last_error());
       }
       pthread_mutex_unlock(&j->lock);
       atomic_store(&j->stop, 1);
@@ -514,7 +514,7 @@ wsk_status wsk_zoo_run(const wsk_zoo_config *c, const wsk_dataset *train_in,
   const wsk_dataset test = limited(train_in && test_in ? test_in : &own_test, c->test_limit);
 
   wsk_status s = WSK_OK;
-  int *ep = NULL, *todo = NULL;
+  int *ep = NULL, *pending = NULL;
   wsk_csv *records = NULL;
   cJSON *cfg = NULL;
   char *cfg_text = NULL;
@@ -564,32 +564,32 @@ wsk_status wsk_zoo_run(const wsk_zoo_config *c, const wsk_dataset *train_in,
 
   /* which members are complete */
   ep = malloc(((size_t)c->epochs + 2) * sizeof *ep);
-  todo = malloc((size_t)c->members * sizeof *todo);
+  pending = malloc((size_t)c->members * sizeof *pending);
   records = calloc((size_t)c->members, sizeof *records);
-  if (!ep || !todo || !records) {
+  if (!ep || !pending || !records) {
     s = wsk__fail(WSK_ERR_NOMEM, "zoo: out of memory");
     goto done;
   }
   const int n_ep = checkpoint_epochs(c->epochs, c->save_every, ep);
-  int n_todo = 0, kept = 0;
+  int n_pending = 0, kept = 0;
   for (int id = 0; id < c->members; id++) {
     if (!c->force && member_complete(c->out_dir, c, id, ep, n_ep, &records[id]))
       kept++;
     else
-      todo[n_todo++] = id;
+      pending[n_pending++] = id;
   }
 
   /* train the others, one member per task */
   const int threads = wsk_threads_count();
   const double t0 = now_s();
-  if (n_todo > 0) {
+  if (n_pending > 0) {
     zoo_job job;
     memset(&job, 0, sizeof job);
     job.c = c;
     job.train = &train;
     job.test = &test;
-    job.todo = todo;
-    job.n_todo = n_todo;
+    job.pending = pending;
+    job.n_pending = n_pending;
     job.ep = ep;
     job.n_ep = n_ep;
     atomic_init(&job.next, 0);
@@ -597,17 +597,17 @@ wsk_status wsk_zoo_run(const wsk_zoo_config *c, const wsk_dataset *train_in,
     pthread_mutex_init(&job.lock, NULL);
     job.err = WSK_OK;
     char label[128];
-    snprintf(label, sizeof label, "zoo: %d %s members x %d epochs", n_todo, wsk_arch_name(c->arch),
+    snprintf(label, sizeof label, "zoo: %d %s members x %d epochs", n_pending, wsk_arch_name(c->arch),
              c->epochs);
-    job.progress = c->progress ? wsk_progress_begin(label, (size_t)n_todo * c->epochs) : NULL;
+    job.progress = c->progress ? wsk_progress_begin(label, (size_t)n_pending * c->epochs) : NULL;
     s = wsk_parallel_for((size_t)threads, zoo_worker, &job);
     wsk_progress_end(job.progress);
     pthread_mutex_destroy(&job.lock);
     if (s == WSK_OK && job.err != WSK_OK) s = wsk__fail(job.err, "zoo: %s", job.msg);
     if (s != WSK_OK) goto done;
-    for (int k = 0; k < n_todo; k++) {
-      if (!member_complete(c->out_dir, c, todo[k], ep, n_ep, &records[todo[k]])) {
-        s = wsk__fail(WSK_ERR_IO, "zoo: member %d's files in %s/ckpt do not read back", todo[k],
+    for (int k = 0; k < n_pending; k++) {
+      if (!member_complete(c->out_dir, c, pending[k], ep, n_ep, &records[pending[k]])) {
+        s = wsk__fail(WSK_ERR_IO, "zoo: member %d's files in %s/ckpt do not read back", pending[k],
                       c->out_dir);
         goto done;
       }
@@ -638,13 +638,13 @@ wsk_status wsk_zoo_run(const wsk_zoo_config *c, const wsk_dataset *train_in,
 
   if (summary) {
     memset(summary, 0, sizeof *summary);
-    summary->members_trained = n_todo;
+    summary->members_trained = n_pending;
     summary->members_kept = kept;
     summary->rows = rows;
     summary->seconds = secs;
     summary->threads = threads;
-    summary->member_epoch_ms = n_todo > 0 ? 1e3 * secs * (threads < n_todo ? threads : n_todo) /
-                                                ((double)n_todo * c->epochs)
+    summary->member_epoch_ms = n_pending > 0 ? 1e3 * secs * (threads < n_pending ? threads : n_pending) /
+                                                ((double)n_pending * c->epochs)
                                           : 0.0;
     summary->test_acc_min = amin;
     summary->test_acc_max = amax;
@@ -657,7 +657,7 @@ done:
     for (int id = 0; id < c->members; id++) wsk_csv_free(&records[id]);
   free(records);
   free(ep);
-  free(todo);
+  free(pending);
   cJSON_free(cfg_text);
   cJSON_Delete(cfg);
   wsk_strbuf_free(&out);

@@ -37,9 +37,7 @@ static const tu_impl gemm_impls[] = {
 #define N_ATTN (sizeof attn_impls / sizeof attn_impls[0])
 
 static const wsk_gemm_ukernels *gemm_for(wsk_isa isa) {
-  for (size_t i = 0; i < sizeof gemm_impls / sizeof gemm_impls[0]; i++)
-    if (gemm_impls[i].isa == isa) return gemm_impls[i].table;
-  return &wsk_gemm_ukernels__scalar;
+  return tu_table_for(gemm_impls, sizeof gemm_impls / sizeof gemm_impls[0], isa);
 }
 
 /* ---- a problem ------------------------------------------------------------------ */

@@ -33,9 +33,7 @@ static const tu_impl eltwise_impls[] = {
 #define N_GEMM (sizeof gemm_impls / sizeof gemm_impls[0])
 
 static const wsk_eltwise_ukernels *eltwise_for(wsk_isa isa) {
-  for (size_t i = 0; i < sizeof eltwise_impls / sizeof eltwise_impls[0]; i++)
-    if (eltwise_impls[i].isa == isa) return eltwise_impls[i].table;
-  return &wsk_eltwise_ukernels__scalar;
+  return tu_table_for(eltwise_impls, sizeof eltwise_impls / sizeof eltwise_impls[0], isa);
 }
 
 typedef struct gcase {

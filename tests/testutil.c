@@ -83,6 +83,12 @@ const tu_impl tu_eqpool_impls[] = {
 const size_t tu_eqpool_impl_count = sizeof tu_eqpool_impls / sizeof tu_eqpool_impls[0];
 #undef WSK_IMPL
 
+const void *tu_table_for(const tu_impl *impls, size_t n, wsk_isa isa) {
+  for (size_t i = 0; i < n; i++)
+    if (impls[i].isa == isa) return impls[i].table;
+  return impls[n - 1].table;
+}
+
 int tu_impl_runs(const char *family, const tu_impl *impl) {
   static char said[64][WSK_ISA_COUNT];
   if (wsk_isas_supported() & WSK_ISA_BIT(impl->isa)) return 1;

@@ -51,6 +51,9 @@ extern const tu_impl tu_permsum_impls[];
 extern const size_t tu_permsum_impl_count;
 extern const tu_impl tu_eqpool_impls[];
 extern const size_t tu_eqpool_impl_count;
+/* The table of `impls` (n entries) for tier isa; the last entry (scalar) when
+ * the list lacks it. */
+const void *tu_table_for(const tu_impl *impls, size_t n, wsk_isa isa);
 /* 1 when the CPU runs this implementation; else prints a visible skip line
  * (once per implementation and program) and returns 0 */
 int tu_impl_runs(const char *family, const tu_impl *impl);

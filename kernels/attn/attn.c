@@ -535,7 +535,7 @@ static float *scratch_get(size_t floats) {
 }
 
 static wsk_status ctx_make(const wsk_gemm_ukernels *gk, const wsk_attn_ukernels *ak,
-                           const wsk_attn_desc *d, int backward, attn_ctx *c, float **mem) {
+                           const wsk_attn_desc *d, int backward, attn_ctx *c) {
   memset(c, 0, sizeof *c);
   c->gk = gk;
   c->ak = ak;
@@ -570,7 +570,6 @@ static wsk_status ctx_make(const wsk_gemm_ukernels *gk, const wsk_attn_ukernels 
                      total * sizeof(float));
   c->scratch = p;
   c->dsum = p + (size_t)threads * c->per_thread;
-  *mem = p;
   return WSK_OK;
 }
 
@@ -594,13 +593,11 @@ wsk_status wsk__attn_forward_with(const wsk_gemm_ukernels *gk, const wsk_attn_uk
                                   const wsk_attn_desc *d, wsk_attn_cview q, wsk_attn_cview k,
                                   wsk_attn_cview v, wsk_attn_view o, float *lse) {
   attn_ctx c;
-  float *mem = NULL;
-  WSK_TRY(ctx_make(gk, ak, d, 0, &c, &mem));
+  WSK_TRY(ctx_make(gk, ak, d, 0, &c));
   c.q = q, c.k = k, c.v = v, c.out = o;
   c.lse = lse ? lse : c.dsum; /* the scratch's row of lq per pair */
   const size_t nqb = (c.lq + QB - 1) / QB;
   const wsk_status rc = wsk_parallel_for(c.B * c.H * nqb, fwd_task, &c);
-  (void)mem; /* the thread's cached scratch */
   return rc;
 }
 
@@ -610,8 +607,7 @@ wsk_status wsk__attn_backward_with(const wsk_gemm_ukernels *gk, const wsk_attn_u
                                    wsk_attn_cview do_, wsk_attn_view dq, wsk_attn_view dk,
                                    wsk_attn_view dv) {
   attn_ctx c;
-  float *mem = NULL;
-  WSK_TRY(ctx_make(gk, ak, d, 1, &c, &mem));
+  WSK_TRY(ctx_make(gk, ak, d, 1, &c));
   c.q = q, c.k = k, c.v = v, c.o = o, c.dout = do_, c.dq = dq, c.dk = dk, c.dv = dv;
   c.lse = (float *)lse;
   const size_t pairs = c.B * c.H;
@@ -625,7 +621,6 @@ wsk_status wsk__attn_backward_with(const wsk_gemm_ukernels *gk, const wsk_attn_u
       if (rc == WSK_OK) rc = wsk_parallel_for(pairs * nqb, q_task, &c);
     }
   }
-  (void)mem; /* the thread's cached scratch */
   return rc;
 }
 
