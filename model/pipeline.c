@@ -11,6 +11,7 @@
 
 #include "dispatch/error.h"
 #include "model/io.h"
+#include "model/plot.h"
 #include "wsk/dispatch.h"
 #include "wsk/threads.h"
 
@@ -75,21 +76,6 @@ static double now_s(void) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static int have_gnuplot(void) { return system("gnuplot --version >/dev/null 2>&1") == 0; }
-
-/* Runs gnuplot on a script written next to the report; 1 when the PNG
- * exists afterwards. */
-static int plot(const char *dir, const char *name, const char *script) {
-  char gp[1200], png[1200], cmd[2600];
-  snprintf(gp, sizeof gp, "%s/%s.gp", dir, name);
-  snprintf(png, sizeof png, "%s/%s.png", dir, name);
-  if (wsk_file_write_atomic(gp, script, strlen(script)) != WSK_OK) return 0;
-  snprintf(cmd, sizeof cmd, "cd '%s' && gnuplot '%s.gp' >/dev/null 2>&1", dir, name);
-  if (system(cmd) != 0) return 0;
-  struct stat st;
-  return stat(png, &st) == 0 && st.st_size > 0;
-}
-
 /* The SSL loss curve: ssl/ssl_loss.csv. */
 static int plot_loss(const char *dir) {
   static const char script[] =
@@ -102,7 +88,7 @@ static int plot_loss(const char *dir) {
       "set title 'SSL hyper-representation: loss per epoch'\n"
       "plot 'ssl/ssl_loss.csv' every ::1 using 1:2 with linespoints title 'train', \\\n"
       "     'ssl/ssl_loss.csv' every ::1 using 1:3 with linespoints title 'validation'\n";
-  return plot(dir, "ssl_loss", script);
+  return wsk_plot_gnuplot(dir, "ssl_loss", script);
 }
 
 /* Predicted against true test accuracy on the probes' test models. */
@@ -129,7 +115,7 @@ static int plot_pred(const char *dir, const wsk_probe_results *p) {
       "plot x with lines lc 'gray' title 'y = x', \\\n"
       "     'acc_pred.csv' using 1:2 with points pt 7 ps 0.6 title 'hyper-representation', \\\n"
       "     'acc_pred.csv' using 1:3 with points pt 6 ps 0.6 title 's(W)'\n";
-  return plot(dir, "acc_pred", script);
+  return wsk_plot_gnuplot(dir, "acc_pred", script);
 }
 
 static wsk_status write_report(const wsk_pipeline_config *c, const wsk_zoo_config *zc,
@@ -269,7 +255,7 @@ wsk_status wsk_pipeline_run(const wsk_pipeline_config *c, wsk_pipeline_result *r
   WSK_TRY(s);
   r->digest = h;
 
-  if (c->plots && have_gnuplot()) {
+  if (c->plots && wsk_plot_available()) {
     r->plots_written += plot_loss(c->out_dir);
     if (r->plots_written) r->plots_written += plot_pred(c->out_dir, &r->probe);
   }
