@@ -1,5 +1,5 @@
-/* model/net.c — the MLP and CNN of model/net.h: layers on top of wsk_gemm and
- * the eltwise kernels, the cross-entropy loss and torch.nn.init.
+/* model/net.c — the MLP, CNN and CNN16 of model/net.h: layers on top of
+ * wsk_gemm and the eltwise kernels, the cross-entropy loss and torch.nn.init.
  *
  * Layout of activations: batch-major, channels-last inside an image
  * ([b][h][w][c]). A convolution is im2col (one row per output pixel, columns
@@ -11,6 +11,8 @@
  *   dW = dZ^T . X     (gemm, the reduction over the M rows in order)
  *   db = column sums of dZ, rows in order
  *   dX = dZ . W       (gemm); col2im adds the columns back to the pixels.
+ * The CNN16's strided, zero-padded convolutions use the same scheme: im2col
+ * writes zeros where a window reaches past the image, col2im drops them.
  */
 #include "model/net.h"
 
@@ -30,7 +32,7 @@ float Sleef_finz_logf1_u10purecfma(float);
 
 /* ---- names ---------------------------------------------------------------------- */
 
-static const char *const arch_names[] = {"mlp", "cnn"};
+static const char *const arch_names[] = {"mlp", "cnn", "cnn16"};
 static const char *const act_names[] = {"relu", "tanh", "gelu", "sigmoid"};
 static const char *const init_names[] = {"uniform",        "normal",         "kaiming_uniform",
                                          "kaiming_normal", "xavier_uniform", "xavier_normal"};
@@ -105,6 +107,23 @@ enum {
   MLP_HID = 32
 };
 
+/* CNN16 geometry: 16 -> conv3/2 (pad 1) 8 -> conv3/2 (pad 1) 4 -> mean over
+ * the 4 x 4 positions -> 32 -> linear 10. */
+enum {
+  G_K = 3, /* kernel */
+  G_S = 2, /* stride */
+  G_P = 1, /* zero padding */
+  G1_IN = 1,
+  G1_OUT = 16,
+  G1_H = 16,
+  G1_O = 8,
+  G2_IN = 16,
+  G2_OUT = 32,
+  G2_O = 4,
+  GAP_N = G2_O * G2_O, /* 16 positions averaged per channel */
+  GAP = G2_OUT         /* 32 pooled features */
+};
+
 static void add_tensor(wsk_net *net, const char *name, int rank, const int64_t *shape,
                        int is_bias) {
   wsk_net_tensor *t = &net->tensors[net->n_tensors++];
@@ -146,6 +165,14 @@ wsk_status wsk_net_make(wsk_net *net, wsk_arch arch, wsk_net_act act, float drop
     add_tensor(net, "0.bias", 1, (const int64_t[]){MLP_HID}, 1);
     add_tensor(net, "2.weight", 2, (const int64_t[]){WSK_NET_CLASSES, MLP_HID}, 0);
     add_tensor(net, "2.bias", 1, (const int64_t[]){WSK_NET_CLASSES}, 1);
+  } else if (arch == WSK_ARCH_CNN16) {
+    net->in_rows = net->in_cols = G1_H;
+    add_tensor(net, "0.weight", 4, (const int64_t[]){G1_OUT, G1_IN, G_K, G_K}, 0);
+    add_tensor(net, "0.bias", 1, (const int64_t[]){G1_OUT}, 1);
+    add_tensor(net, "2.weight", 4, (const int64_t[]){G2_OUT, G2_IN, G_K, G_K}, 0);
+    add_tensor(net, "2.bias", 1, (const int64_t[]){G2_OUT}, 1);
+    add_tensor(net, "5.weight", 2, (const int64_t[]){WSK_NET_CLASSES, GAP}, 0);
+    add_tensor(net, "5.bias", 1, (const int64_t[]){WSK_NET_CLASSES}, 1);
   } else {
     net->in_rows = net->in_cols = C1_H;
     add_tensor(net, "0.weight", 4, (const int64_t[]){C1_OUT, C1_IN, C1_K, C1_K}, 0);
@@ -240,6 +267,9 @@ struct wsk_net_ws {
   float *gd4, *gflat, *ga3, *gcols3, *gp2, *ga2, *gcols2, *gp1, *ga1;
   /* the conv weights in im2col order [o][kh][kw][ci] and their gradients */
   float *wc1, *wc2, *wc3, *gwc1, *gwc2, *gwc3;
+  /* CNN16 (with cols1, cz1, ca1, cols2, cz2, ca2, ga1, ga2, gcols2 and the
+   * conv weights above): the pooled features, after dropout, their gradient */
+  float *gap, *gapd, *ggap;
 };
 
 void wsk_net_ws_free(wsk_net_ws *ws) {
@@ -280,6 +310,24 @@ wsk_status wsk_net_ws_create(const wsk_net *net, int max_batch, wsk_net_ws **out
       TAKE(a1, B * MLP_HID);
       TAKE(d1, B * MLP_HID);
       TAKE(gd1, B * MLP_HID);
+    } else if (net->arch == WSK_ARCH_CNN16) {
+      TAKE(mask, B * GAP);
+      TAKE(cols1, B * G1_O * G1_O * G1_IN * G_K * G_K);
+      TAKE(cz1, B * G1_O * G1_O * G1_OUT);
+      TAKE(ca1, B * G1_O * G1_O * G1_OUT);
+      TAKE(cols2, B * G2_O * G2_O * G2_IN * G_K * G_K);
+      TAKE(cz2, B * G2_O * G2_O * G2_OUT);
+      TAKE(ca2, B * G2_O * G2_O * G2_OUT);
+      TAKE(gap, B * GAP);
+      TAKE(gapd, B * GAP);
+      TAKE(ggap, B * GAP);
+      TAKE(ga2, B * G2_O * G2_O * G2_OUT);
+      TAKE(gcols2, B * G2_O * G2_O * G2_IN * G_K * G_K);
+      TAKE(ga1, B * G1_O * G1_O * G1_OUT);
+      TAKE(wc1, G1_OUT * G1_IN * G_K * G_K);
+      TAKE(wc2, G2_OUT * G2_IN * G_K * G_K);
+      TAKE(gwc1, G1_OUT * G1_IN * G_K * G_K);
+      TAKE(gwc2, G2_OUT * G2_IN * G_K * G_K);
     } else {
       TAKE(mask, B * F1_OUT);
       TAKE(cols1, B * C1_O * C1_O * C1_K * C1_K);
@@ -406,6 +454,78 @@ static void col2im(int B, int h, int w, int c, int k, const float *cols, float *
           for (int t = 0; t < run; t++) g[t] = g[t] + r[t];
         }
       }
+}
+
+/* im2col of x[B][h][w][c] for a k x k convolution with stride s and zero
+ * padding p (output (h + 2p - k) / s + 1 per side), columns in the order
+ * (kh, kw, ci): cols[(b, i, j)][(kh, kw, ci)] = x[b][s i + kh - p][s j + kw - p][ci],
+ * or 0 where that pixel lies outside the image. */
+static void im2col_strided(int B, int h, int w, int c, int k, int s, int p, const float *x,
+                           float *cols) {
+  const int oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1, K = c * k * k;
+  for (int b = 0; b < B; b++)
+    for (int i = 0; i < oh; i++)
+      for (int j = 0; j < ow; j++) {
+        float *row = cols + ((size_t)(b * oh + i) * ow + j) * K;
+        for (int kh = 0; kh < k; kh++) {
+          const int yy = s * i + kh - p;
+          for (int kw = 0; kw < k; kw++) {
+            const int xx = s * j + kw - p;
+            float *dst = row + (kh * k + kw) * c;
+            if (yy < 0 || yy >= h || xx < 0 || xx >= w)
+              memset(dst, 0, (size_t)c * sizeof(float));
+            else
+              memcpy(dst, x + ((size_t)(b * h + yy) * w + xx) * c, (size_t)c * sizeof(float));
+          }
+        }
+      }
+}
+
+/* Its adjoint: gx zeroed, then every column in range added back onto its
+ * pixel (rows in order, then (kh, kw) in order); padding columns are dropped. */
+static void col2im_strided(int B, int h, int w, int c, int k, int s, int p, const float *cols,
+                           float *gx) {
+  const int oh = (h + 2 * p - k) / s + 1, ow = (w + 2 * p - k) / s + 1, K = c * k * k;
+  memset(gx, 0, (size_t)B * h * w * c * sizeof(float));
+  for (int b = 0; b < B; b++)
+    for (int i = 0; i < oh; i++)
+      for (int j = 0; j < ow; j++) {
+        const float *row = cols + ((size_t)(b * oh + i) * ow + j) * K;
+        for (int kh = 0; kh < k; kh++) {
+          const int yy = s * i + kh - p;
+          if (yy < 0 || yy >= h) continue;
+          for (int kw = 0; kw < k; kw++) {
+            const int xx = s * j + kw - p;
+            if (xx < 0 || xx >= w) continue;
+            float *g = gx + ((size_t)(b * h + yy) * w + xx) * c;
+            const float *r = row + (kh * k + kw) * c;
+            for (int t = 0; t < c; t++) g[t] = g[t] + r[t];
+          }
+        }
+      }
+}
+
+/* Global average pool of x[B][n][c] (n positions) into y[B][c]: per channel
+ * the sum over the positions in order, then times 1 / n. */
+static void avgpool_fwd(int B, int n, int c, const float *x, float *y) {
+  const float inv = 1.0f / (float)n;
+  for (int b = 0; b < B; b++) {
+    float *yb = y + (size_t)b * c;
+    const float *xb = x + (size_t)b * n * c;
+    for (int ci = 0; ci < c; ci++) yb[ci] = xb[ci];
+    for (int q = 1; q < n; q++)
+      for (int ci = 0; ci < c; ci++) yb[ci] = yb[ci] + xb[(size_t)q * c + ci];
+    for (int ci = 0; ci < c; ci++) yb[ci] = yb[ci] * inv;
+  }
+}
+
+/* Its adjoint: gx[b][q][c] = gy[b][c] / n (every position). */
+static void avgpool_bwd(int B, int n, int c, const float *gy, float *gx) {
+  const float inv = 1.0f / (float)n;
+  for (int b = 0; b < B; b++)
+    for (int q = 0; q < n; q++)
+      for (int ci = 0; ci < c; ci++)
+        gx[((size_t)b * n + q) * c + ci] = gy[(size_t)b * c + ci] * inv;
 }
 
 /* PyTorch's conv weight [o][ci][kh][kw] to the im2col order [o][kh][kw][ci]
@@ -543,6 +663,26 @@ static wsk_status forward(const wsk_net *net, const float *params, const float *
     return linear_fwd(B, MLP_HID, WSK_NET_CLASSES, h, P(net, params, 2), P(net, params, 3), -1,
                       NULL, ws->logits);
   }
+  if (net->arch == WSK_ARCH_CNN16) {
+    conv_weight_order(G1_OUT, G1_IN, G_K, P(net, params, 0), ws->wc1, 0);
+    conv_weight_order(G2_OUT, G2_IN, G_K, P(net, params, 2), ws->wc2, 0);
+    /* conv 1: [b][16][16][1] -> [b][8][8][16] */
+    im2col_strided(B, G1_H, G1_H, G1_IN, G_K, G_S, G_P, x, ws->cols1);
+    WSK_TRY(linear_fwd((int64_t)B * G1_O * G1_O, G1_IN * G_K * G_K, G1_OUT, ws->cols1, ws->wc1,
+                       P(net, params, 1), act, ws->cz1, ws->ca1));
+    /* conv 2: -> [b][4][4][32] */
+    im2col_strided(B, G1_O, G1_O, G2_IN, G_K, G_S, G_P, ws->ca1, ws->cols2);
+    WSK_TRY(linear_fwd((int64_t)B * G2_O * G2_O, G2_IN * G_K * G_K, G2_OUT, ws->cols2, ws->wc2,
+                       P(net, params, 3), act, ws->cz2, ws->ca2));
+    avgpool_fwd(B, GAP_N, GAP, ws->ca2, ws->gap);
+    const float *h = ws->gap;
+    if (drop) {
+      dropout_fwd(B, GAP, net->dropout, rng, ws->gap, ws->mask, ws->gapd);
+      h = ws->gapd;
+    }
+    return linear_fwd(B, GAP, WSK_NET_CLASSES, h, P(net, params, 4), P(net, params, 5), -1, NULL,
+                      ws->logits);
+  }
   conv_weight_order(C1_OUT, C1_IN, C1_K, P(net, params, 0), ws->wc1, 0);
   conv_weight_order(C2_OUT, C2_IN, C2_K, P(net, params, 2), ws->wc2, 0);
   conv_weight_order(C3_OUT, C3_IN, C3_K, P(net, params, 4), ws->wc3, 0);
@@ -591,6 +731,22 @@ static wsk_status backward(const wsk_net *net, const float *params, const float 
       for (size_t i = 0; i < (size_t)B * MLP_HID; i++) ws->gd1[i] = ws->gd1[i] * ws->mask[i];
     return linear_bwd(B, MLP_IN, MLP_HID, x, P(net, params, 0), act, ws->z1, ws->a1, ws->gd1,
                       G(net, grad, 0), G(net, grad, 1), NULL);
+  }
+  if (net->arch == WSK_ARCH_CNN16) {
+    const float *h = drop ? ws->gapd : ws->gap;
+    WSK_TRY(linear_bwd(B, GAP, WSK_NET_CLASSES, h, P(net, params, 4), -1, NULL, NULL, ws->glogits,
+                       G(net, grad, 4), G(net, grad, 5), ws->ggap));
+    if (drop)
+      for (size_t i = 0; i < (size_t)B * GAP; i++) ws->ggap[i] = ws->ggap[i] * ws->mask[i];
+    avgpool_bwd(B, GAP_N, GAP, ws->ggap, ws->ga2);
+    WSK_TRY(linear_bwd((int64_t)B * G2_O * G2_O, G2_IN * G_K * G_K, G2_OUT, ws->cols2, ws->wc2, act,
+                       ws->cz2, ws->ca2, ws->ga2, ws->gwc2, G(net, grad, 3), ws->gcols2));
+    conv_weight_order(G2_OUT, G2_IN, G_K, ws->gwc2, G(net, grad, 2), 1);
+    col2im_strided(B, G1_O, G1_O, G2_IN, G_K, G_S, G_P, ws->gcols2, ws->ga1);
+    WSK_TRY(linear_bwd((int64_t)B * G1_O * G1_O, G1_IN * G_K * G_K, G1_OUT, ws->cols1, ws->wc1, act,
+                       ws->cz1, ws->ca1, ws->ga1, ws->gwc1, G(net, grad, 1), NULL));
+    conv_weight_order(G1_OUT, G1_IN, G_K, ws->gwc1, G(net, grad, 0), 1);
+    return WSK_OK;
   }
   const float *h = drop ? ws->d4 : ws->a4;
   WSK_TRY(linear_bwd(B, F1_OUT, WSK_NET_CLASSES, h, P(net, params, 8), -1, NULL, NULL, ws->glogits,

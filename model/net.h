@@ -2,7 +2,7 @@
  * "hyper-representations", the model zoos of §4), forward and backward over a
  * batch, softmax cross-entropy, and the initializations of torch.nn.init.
  *
- * Two architectures. Parameters live in ONE contiguous float array, tensor
+ * Three architectures. Parameters live in ONE contiguous float array, tensor
  * after tensor in layer order (weight, then bias), named and shaped as the
  * equivalent PyTorch nn.Sequential names them (weights [out][in] and
  * [out][in][kh][kw]), so a checkpoint loads into that Sequential as is:
@@ -16,8 +16,22 @@
  *     10 act, [dropout], 11 Linear(20, 10)
  *     0.weight [8][1][5][5] ... 11.bias [10]
  *   (28 -> conv 24 -> pool 12 -> conv 8 -> pool 4 -> conv 3; 4 x 3 x 3 = 36.)
+ *   CNN16, 16 x 16 input, 5,130 parameters (the learned optimizer's CNN task,
+ *   model/unf_task.h):
+ *     0 Conv2d(1, 16, 3, stride 2, padding 1), 1 act,
+ *     2 Conv2d(16, 32, 3, stride 2, padding 1), 3 act,
+ *     4 global average pool (AdaptiveAvgPool2d(1) + Flatten), 5 Linear(32, 10)
+ *     0.weight [16][1][3][3], 0.bias [16], 2.weight [32][16][3][3],
+ *     2.bias [32], 5.weight [10][32], 5.bias [10]
+ *   (16 -> conv 8 -> conv 4; the mean over the 4 x 4 positions gives 32.)
+ *   Stride 2 keeps one training step at about 60 MFLOP for a batch of 128
+ *   (481,152 FLOPs a row, forward and backward), so meta-training the learned
+ *   optimizer, which takes thousands of such steps, stays affordable on a CPU.
+ *   Zero padding; the pool sums the 16 positions of a channel in row-major
+ *   order, then multiplies by 1/16 (exact); its backward spreads g / 16.
  * Dropout is functional (no module index), on the hidden activations of the
- * last hidden layer (MLP: 32 units, CNN: 20), inverted scaling: with
+ * last hidden layer (MLP: 32 units, CNN: 20, CNN16: the 32 pooled features),
+ * inverted scaling: with
  * probability p a unit is zeroed, else multiplied by 1 / (1 - p).
  * Mask draws: for each row b of the batch in order, for each unit j in order,
  * u = wsk_rng_uniform(rng); kept iff u >= p.
@@ -48,7 +62,12 @@
 extern "C" {
 #endif
 
-typedef enum wsk_arch { WSK_ARCH_MLP = 0, WSK_ARCH_CNN = 1, WSK_ARCH_COUNT = 2 } wsk_arch;
+typedef enum wsk_arch {
+  WSK_ARCH_MLP = 0,
+  WSK_ARCH_CNN = 1,
+  WSK_ARCH_CNN16 = 2,
+  WSK_ARCH_COUNT = 3
+} wsk_arch;
 
 typedef enum wsk_net_act {
   WSK_NET_RELU = 0,
@@ -80,7 +99,8 @@ typedef enum wsk_init {
   WSK_INIT_COUNT = 6
 } wsk_init;
 
-/* Lower-case names ("mlp", "relu", "kaiming_uniform"); "?" when out of range. */
+/* Lower-case names ("mlp", "cnn", "cnn16", "relu", "kaiming_uniform"); "?" when
+ * out of range. */
 const char *wsk_arch_name(wsk_arch a);
 const char *wsk_net_act_name(wsk_net_act a);
 const char *wsk_init_name(wsk_init i);
@@ -94,6 +114,7 @@ wsk_status wsk_init_parse(const char *s, wsk_init *out);
 #define WSK_NET_CLASSES 10
 #define WSK_MLP_PARAMS 2410
 #define WSK_CNN_PARAMS 2464
+#define WSK_CNN16_PARAMS 5130
 
 typedef struct wsk_net_tensor {
   const char *name; /* "0.weight" */
@@ -108,7 +129,7 @@ typedef struct wsk_net {
   wsk_arch arch;
   wsk_net_act act;
   float dropout;                 /* p in [0, 1) */
-  int in_rows, in_cols, in_size; /* 8 x 8 = 64 or 28 x 28 = 784 */
+  int in_rows, in_cols, in_size; /* 8 x 8 = 64, 28 x 28 = 784 or 16 x 16 = 256 */
   size_t n_params;
   int n_tensors;
   wsk_net_tensor tensors[WSK_NET_MAX_TENSORS];
