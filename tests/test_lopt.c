@@ -447,6 +447,74 @@ static void test_state_and_threads(void **state) {
   wsk_lopt_free(&o);
 }
 
+/* ---- every tier, the same bits ------------------------------------------------------------ */
+
+/* 3 steps of each learned optimizer from the same start, on "mlp" (eqpool's
+ * fused path) and "rnn" (generic terms), on every tier this CPU has and for
+ * 1 and 3 threads: one digest. The Deep Set part alone is also compared with
+ * the digest recorded on x86-64 (the aarch64 leg proves NEON gives it); the
+ * UNF head's cross-machine bits are the UNF layer's own digest test's. */
+#define DEEPSET_DIGEST 0x431749cceea3e4daull
+
+static uint64_t tier_run(wsk_lopt_kind kind, const char *spec_name) {
+  wsk_unf_spec s;
+  spec_of(spec_name, &s);
+  const size_t n = s.numel;
+  wsk_lopt o;
+  assert_int_equal(wsk_lopt_make(kind, &s, &o), WSK_OK);
+  float *meta = falloc(o.n_meta), *w = falloc(n), *g = falloc(n);
+  wsk_rng rng;
+  wsk_rng_seed(&rng, 10, 0);
+  assert_int_equal(wsk_lopt_init_meta(&o, &rng, meta), WSK_OK);
+  meta[1] = 0.0f;
+  tu_rng r = {31};
+  tu_fill(&r, w, n, -1, 1);
+  wsk_lopt_state *st;
+  assert_int_equal(wsk_lopt_state_create(&o, &st), WSK_OK);
+  for (int t = 0; t < 3; t++) {
+    tu_fill(&r, g, n, -1.2f, 1.2f);
+    assert_int_equal(wsk_lopt_step(&o, meta, st, w, g), WSK_OK);
+  }
+  const uint64_t h = tu_digest(TU_DIGEST_INIT, w, n);
+  wsk_lopt_state_free(st);
+  free(meta);
+  free(w);
+  free(g);
+  wsk_lopt_free(&o);
+  return h;
+}
+
+static void test_tiers(void **state) {
+  (void)state;
+  const wsk_isa isas[] = {WSK_ISA_SCALAR, WSK_ISA_AVX2, WSK_ISA_AVX512, WSK_ISA_NEON};
+  uint64_t ref_ds = 0, ref_unf = 0;
+  int runs = 0;
+  for (size_t k = 0; k < 4; k++) {
+    if (!(wsk_isas_available() & WSK_ISA_BIT(isas[k]))) continue;
+    assert_int_equal(wsk_set_isa(isas[k]), WSK_OK);
+    for (int threads = 1; threads <= 3; threads += 2) {
+      assert_int_equal(wsk_threads_set_count(threads), WSK_OK);
+      const uint64_t ds = tier_run(WSK_LOPT_DEEPSET, "mlp") ^ tier_run(WSK_LOPT_DEEPSET, "rnn");
+      const uint64_t unf = tier_run(WSK_LOPT_UNF, "mlp") ^ tier_run(WSK_LOPT_UNF, "rnn");
+      if (runs == 0) {
+        ref_ds = ds;
+        ref_unf = unf;
+      }
+      if (ds != ref_ds || unf != ref_unf) {
+        print_error("%s, %d threads: digests %016llx %016llx, scalar 1 thread %016llx %016llx\n",
+                    wsk_isa_name(isas[k]), threads, (unsigned long long)ds, (unsigned long long)unf,
+                    (unsigned long long)ref_ds, (unsigned long long)ref_unf);
+        fail();
+      }
+      runs++;
+    }
+  }
+  assert_int_equal(wsk_reset_isa(), WSK_OK);
+  printf("  %d runs (tiers x thread counts): Deep Set %016llx, UNF %016llx\n", runs,
+         (unsigned long long)ref_ds, (unsigned long long)ref_unf);
+  tu_assert_digest("Deep Set steps", ref_ds, DEEPSET_DIGEST);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_names),
@@ -457,6 +525,7 @@ int main(void) {
       cmocka_unit_test(test_equivariance_deepset),
       cmocka_unit_test(test_equivariance_unf),
       cmocka_unit_test(test_state_and_threads),
+      cmocka_unit_test(test_tiers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
