@@ -268,7 +268,8 @@ struct wsk_net_ws {
   /* the conv weights in im2col order [o][kh][kw][ci] and their gradients */
   float *wc1, *wc2, *wc3, *gwc1, *gwc2, *gwc3;
   /* CNN16 (with cols1, cz1, ca1, cols2, cz2, ca2, ga1, ga2, gcols2 and the
-   * conv weights above): the pooled features, after dropout, their gradient */
+   * conv weights above, whose gradients gwc1, gwc2 it keeps transposed,
+   * [kh][kw][ci][o]): the pooled features, after dropout, their gradient */
   float *gap, *gapd, *ggap;
 };
 
@@ -399,10 +400,15 @@ static wsk_status linear_fwd(int64_t M, int64_t in, int64_t out, const float *x,
 }
 
 /* From ga = dL/da (overwritten with dL/dz): gw, gb and, when gx is not NULL,
- * gx = dL/dx. relu's backward reads the output a (0 < a exactly when 0 < z). */
+ * gx = dL/dx. relu's backward reads the output a (0 < a exactly when 0 < z).
+ * gw_t != 0 writes the weight gradient transposed, [in][out] = X^T . dZ: the
+ * same bits (gemm's chain per element is fmaf(x, dz, acc) over the M rows in
+ * order either way), but the packed panel of dZ stays on wsk_gemm's stack
+ * where one of X (in wide) would not (the CNN16's conv 2 weight gradient:
+ * in = 144 over M = 16 B rows), so a step allocates nothing. */
 static wsk_status linear_bwd(int64_t M, int64_t in, int64_t out, const float *x, const float *w,
                              int act, const float *z, const float *a, float *ga, float *gw,
-                             float *gb, float *gx) {
+                             int gw_t, float *gb, float *gx) {
   const int64_t n = M * out;
   switch (act) {
     case WSK_NET_RELU: WSK_TRY(wsk_relu_backward(a, ga, n, ga)); break;
@@ -411,8 +417,12 @@ static wsk_status linear_bwd(int64_t M, int64_t in, int64_t out, const float *x,
     case WSK_NET_SIGMOID: WSK_TRY(wsk_sigmoid_backward(a, ga, n, ga)); break;
     default: break;
   }
-  WSK_TRY(wsk_gemm(WSK_TRANS, WSK_NO_TRANS, out, in, M, 1.0f, ga, out, x, in, 0.0f, gw, in, NULL,
-                   WSK_ACT_NONE));
+  if (gw_t)
+    WSK_TRY(wsk_gemm(WSK_TRANS, WSK_NO_TRANS, in, out, M, 1.0f, x, in, ga, out, 0.0f, gw, out, NULL,
+                     WSK_ACT_NONE));
+  else
+    WSK_TRY(wsk_gemm(WSK_TRANS, WSK_NO_TRANS, out, in, M, 1.0f, ga, out, x, in, 0.0f, gw, in, NULL,
+                     WSK_ACT_NONE));
   for (int64_t j = 0; j < out; j++) gb[j] = 0.0f;
   for (int64_t m = 0; m < M; m++) {
     const float *g = ga + m * out;
@@ -542,6 +552,17 @@ static void conv_weight_order(int o, int c, int k, const float *src, float *dst,
           else
             dst[m] = src[t];
         }
+}
+
+/* A conv weight gradient in the transposed im2col order [kh][kw][ci][o] to
+ * PyTorch's [o][ci][kh][kw]. */
+static void conv_grad_from_t(int o, int c, int k, const float *src, float *dst) {
+  for (int q = 0; q < o; q++)
+    for (int ci = 0; ci < c; ci++)
+      for (int kh = 0; kh < k; kh++)
+        for (int kw = 0; kw < k; kw++)
+          dst[(((size_t)q * c + ci) * k + kh) * k + kw] =
+              src[(((size_t)kh * k + kw) * c + ci) * o + q];
 }
 
 /* 2 x 2 max-pool, stride 2, of x[B][h][w][c]; arg = the index into x of each
@@ -726,54 +747,54 @@ static wsk_status backward(const wsk_net *net, const float *params, const float 
   if (net->arch == WSK_ARCH_MLP) {
     const float *h = drop ? ws->d1 : ws->a1;
     WSK_TRY(linear_bwd(B, MLP_HID, WSK_NET_CLASSES, h, P(net, params, 2), -1, NULL, NULL,
-                       ws->glogits, G(net, grad, 2), G(net, grad, 3), ws->gd1));
+                       ws->glogits, G(net, grad, 2), 0, G(net, grad, 3), ws->gd1));
     if (drop)
       for (size_t i = 0; i < (size_t)B * MLP_HID; i++) ws->gd1[i] = ws->gd1[i] * ws->mask[i];
     return linear_bwd(B, MLP_IN, MLP_HID, x, P(net, params, 0), act, ws->z1, ws->a1, ws->gd1,
-                      G(net, grad, 0), G(net, grad, 1), NULL);
+                      G(net, grad, 0), 0, G(net, grad, 1), NULL);
   }
   if (net->arch == WSK_ARCH_CNN16) {
     const float *h = drop ? ws->gapd : ws->gap;
     WSK_TRY(linear_bwd(B, GAP, WSK_NET_CLASSES, h, P(net, params, 4), -1, NULL, NULL, ws->glogits,
-                       G(net, grad, 4), G(net, grad, 5), ws->ggap));
+                       G(net, grad, 4), 0, G(net, grad, 5), ws->ggap));
     if (drop)
       for (size_t i = 0; i < (size_t)B * GAP; i++) ws->ggap[i] = ws->ggap[i] * ws->mask[i];
     avgpool_bwd(B, GAP_N, GAP, ws->ggap, ws->ga2);
     WSK_TRY(linear_bwd((int64_t)B * G2_O * G2_O, G2_IN * G_K * G_K, G2_OUT, ws->cols2, ws->wc2, act,
-                       ws->cz2, ws->ca2, ws->ga2, ws->gwc2, G(net, grad, 3), ws->gcols2));
-    conv_weight_order(G2_OUT, G2_IN, G_K, ws->gwc2, G(net, grad, 2), 1);
+                       ws->cz2, ws->ca2, ws->ga2, ws->gwc2, 1, G(net, grad, 3), ws->gcols2));
+    conv_grad_from_t(G2_OUT, G2_IN, G_K, ws->gwc2, G(net, grad, 2));
     col2im_strided(B, G1_O, G1_O, G2_IN, G_K, G_S, G_P, ws->gcols2, ws->ga1);
     WSK_TRY(linear_bwd((int64_t)B * G1_O * G1_O, G1_IN * G_K * G_K, G1_OUT, ws->cols1, ws->wc1, act,
-                       ws->cz1, ws->ca1, ws->ga1, ws->gwc1, G(net, grad, 1), NULL));
-    conv_weight_order(G1_OUT, G1_IN, G_K, ws->gwc1, G(net, grad, 0), 1);
+                       ws->cz1, ws->ca1, ws->ga1, ws->gwc1, 1, G(net, grad, 1), NULL));
+    conv_grad_from_t(G1_OUT, G1_IN, G_K, ws->gwc1, G(net, grad, 0));
     return WSK_OK;
   }
   const float *h = drop ? ws->d4 : ws->a4;
   WSK_TRY(linear_bwd(B, F1_OUT, WSK_NET_CLASSES, h, P(net, params, 8), -1, NULL, NULL, ws->glogits,
-                     G(net, grad, 8), G(net, grad, 9), ws->gd4));
+                     G(net, grad, 8), 0, G(net, grad, 9), ws->gd4));
   if (drop)
     for (size_t i = 0; i < (size_t)B * F1_OUT; i++) ws->gd4[i] = ws->gd4[i] * ws->mask[i];
   WSK_TRY(linear_bwd(B, FLAT, F1_OUT, ws->flat, P(net, params, 6), act, ws->z4, ws->a4, ws->gd4,
-                     G(net, grad, 6), G(net, grad, 7), ws->gflat));
+                     G(net, grad, 6), 0, G(net, grad, 7), ws->gflat));
   for (int b = 0; b < B; b++)
     for (int hw = 0; hw < C3_O * C3_O; hw++)
       for (int c = 0; c < C3_OUT; c++)
         ws->ga3[(size_t)b * FLAT + hw * C3_OUT + c] =
             ws->gflat[(size_t)b * FLAT + c * C3_O * C3_O + hw];
   WSK_TRY(linear_bwd((int64_t)B * C3_O * C3_O, C3_IN * C3_K * C3_K, C3_OUT, ws->cols3, ws->wc3, act,
-                     ws->cz3, ws->ca3, ws->ga3, ws->gwc3, G(net, grad, 5), ws->gcols3));
+                     ws->cz3, ws->ca3, ws->ga3, ws->gwc3, 0, G(net, grad, 5), ws->gcols3));
   conv_weight_order(C3_OUT, C3_IN, C3_K, ws->gwc3, G(net, grad, 4), 1);
   col2im(B, P2_O, P2_O, C3_IN, C3_K, ws->gcols3, ws->gp2);
   maxpool_bwd((size_t)B * C2_O * C2_O * C2_OUT, (size_t)B * P2_O * P2_O * C2_OUT, ws->gp2, ws->arg2,
               ws->ga2);
   WSK_TRY(linear_bwd((int64_t)B * C2_O * C2_O, C2_IN * C2_K * C2_K, C2_OUT, ws->cols2, ws->wc2, act,
-                     ws->cz2, ws->ca2, ws->ga2, ws->gwc2, G(net, grad, 3), ws->gcols2));
+                     ws->cz2, ws->ca2, ws->ga2, ws->gwc2, 0, G(net, grad, 3), ws->gcols2));
   conv_weight_order(C2_OUT, C2_IN, C2_K, ws->gwc2, G(net, grad, 2), 1);
   col2im(B, P1_O, P1_O, C2_IN, C2_K, ws->gcols2, ws->gp1);
   maxpool_bwd((size_t)B * C1_O * C1_O * C1_OUT, (size_t)B * P1_O * P1_O * C1_OUT, ws->gp1, ws->arg1,
               ws->ga1);
   WSK_TRY(linear_bwd((int64_t)B * C1_O * C1_O, C1_IN * C1_K * C1_K, C1_OUT, ws->cols1, ws->wc1, act,
-                     ws->cz1, ws->ca1, ws->ga1, ws->gwc1, G(net, grad, 1), NULL));
+                     ws->cz1, ws->ca1, ws->ga1, ws->gwc1, 0, G(net, grad, 1), NULL));
   conv_weight_order(C1_OUT, C1_IN, C1_K, ws->gwc1, G(net, grad, 0), 1);
   return WSK_OK;
 }
