@@ -11,6 +11,7 @@
 
 #include "dispatch/error.h"
 #include "wsk/eltwise.h"
+#include "wsk/gemm.h"
 #include "wsk/optim.h"
 
 /* sleef.h declares the purecfma functions only when the compiler targets FMA;
@@ -253,16 +254,22 @@ void wsk_lopt_state_load(wsk_lopt_state *s, const float *buf) {
 /* The exact sum of squares of floats in [-1, 1]: a float v = m 2^e (m < 2^24
  * an integer) has v^2 = m^2 2^(2e) with m^2 < 2^48; as a fixed-point number
  * with its last bit worth 2^-298 (the square of the smallest subnormal) it is
- * m^2 shifted left by 2e + 298 bits, at most bit 298 for |v| <= 1. Five
- * 64-bit limbs hold 2^21 such squares. Integer addition is associative, so
- * the sum does not depend on the order of the elements. */
+ * m^2 shifted left by 2e + 298 bits, at most bit 298 for |v| <= 1. Squares
+ * are first summed per biased exponent E of v (128 bins of 64-bit integers,
+ * all of one bin sharing the shift 2E - 2, or 0 for subnormals; 2^16 values
+ * of m^2 < 2^48 cannot overflow a bin), and the bins are then added, shifted,
+ * into five 64-bit limbs. Integer addition is associative, so the sum does
+ * not depend on the order of the elements. */
 #define ACC_LIMBS 5
+#define ACC_BINS 128
+#define ACC_FLUSH 65536 /* values per bin between flushes */
 typedef struct sq_acc {
   uint64_t l[ACC_LIMBS];
+  uint64_t bin[ACC_BINS];
   int nan;
 } sq_acc;
 
-static void acc_add(sq_acc *a, float v) {
+static inline void acc_add(sq_acc *a, float v) {
   uint32_t b;
   memcpy(&b, &v, sizeof b);
   const uint32_t e = (b >> 23) & 0xffu, frac = b & 0x7fffffu;
@@ -270,26 +277,38 @@ static void acc_add(sq_acc *a, float v) {
     a->nan = 1;
     return;
   }
-  if (e == 0 && frac == 0) return;
   const uint64_t m = e ? (frac | 0x800000u) : frac;
-  const uint64_t p = m * m;
-  const unsigned shift = e ? 2u * e - 2u : 0u; /* 2 (e - 150) + 298 */
-  unsigned limb = shift / 64u;
-  const unsigned r = shift % 64u;
-  const uint64_t lo = p << r, hi = r ? p >> (64u - r) : 0;
-  uint64_t old = a->l[limb];
-  a->l[limb] = old + lo;
-  uint64_t carry = hi + (a->l[limb] < old ? 1u : 0u); /* hi < 2^48: no overflow */
-  for (limb++; carry && limb < ACC_LIMBS; limb++) {
-    old = a->l[limb];
-    a->l[limb] = old + carry;
+  a->bin[e] += m * m;
+}
+
+/* Adds every bin, shifted into place, to the limbs, and empties the bins. */
+static void acc_flush(sq_acc *a) {
+  for (unsigned e = 0; e < ACC_BINS; e++) {
+    const uint64_t v = a->bin[e];
+    if (!v) continue;
+    a->bin[e] = 0;
+    const unsigned shift = e ? 2u * e - 2u : 0u; /* 2 (e - 150) + 298 */
+    unsigned limb = shift / 64u;
+    const unsigned r = shift % 64u;
+    const uint64_t lo = v << r, hi = r ? v >> (64u - r) : 0;
+    uint64_t old = a->l[limb];
+    a->l[limb] = old + lo;
+    uint64_t carry = a->l[limb] < old ? 1u : 0u;
+    old = a->l[++limb];            /* shift <= 252: limb + 1 <= 4 */
+    a->l[limb] = old + hi + carry; /* hi < 2^63: no overflow of hi + carry */
     carry = a->l[limb] < old ? 1u : 0u;
+    for (limb++; carry && limb < ACC_LIMBS; limb++) {
+      old = a->l[limb];
+      a->l[limb] = old + carry;
+      carry = a->l[limb] < old ? 1u : 0u;
+    }
   }
 }
 
 /* The accumulator's value as a double: limbs from the top, each converted and
  * scaled by its power of two (exact), summed in that order. */
-static double acc_value(const sq_acc *a) {
+static double acc_value(sq_acc *a) {
+  acc_flush(a);
   double s = 0;
   for (int i = ACC_LIMBS - 1; i >= 0; i--) s += ldexp((double)a->l[i], 64 * i - 298);
   return s;
@@ -305,6 +324,8 @@ static void tensor_features(wsk_lopt_state *s, const float *w, const float *g, s
   sq_acc acc[NPOINT];
   memset(acc, 0, sizeof acc);
   for (size_t i = off; i < off + cnt; i++) {
+    if ((i - off) % ACC_FLUSH == 0 && i > off)
+      for (int j = 0; j < NPOINT; j++) acc_flush(&acc[j]);
     float *xr = s->x + i * F;
     const float gi = g[i];
     xr[0] = clip1(w[i]);
@@ -357,13 +378,9 @@ static wsk_status learned_step(const wsk_lopt *o, const float *meta, wsk_lopt_st
   if (o->kind == WSK_LOPT_UNF) {
     WSK_TRY(wsk_unf_layer_forward(&o->layer, meta + o->off_head, s->h, s->f, s->ws));
   } else {
-    const float *v = meta + o->off_head, b = meta[o->off_head + H];
-    for (size_t r = 0; r < n; r++) {
-      const float *hr = s->h + r * H;
-      float acc = b;
-      for (int k = 0; k < H; k++) acc = fmaf(hr[k], v[k], acc);
-      s->f[r] = acc;
-    }
+    /* f = h v + b: one chain per row from +0 (wsk_gemm's), then + b */
+    WSK_TRY(wsk_gemm(WSK_NO_TRANS, WSK_NO_TRANS, (int64_t)n, 1, H, 1.0f, s->h, H,
+                     meta + o->off_head, 1, 0.0f, s->f, 1, meta + o->off_head + H, WSK_ACT_NONE));
   }
 
   const float alpha = exp_meta(meta[WSK_LOPT_META_LOG_ALPHA]);

@@ -15,8 +15,9 @@
  *  2. per parameter, the 8 features (w, g, m_0.1 ... m_0.9999), each clipped
  *     to [-1, 1] (NaN stays NaN) and divided by that feature's RMS over the
  *     parameter's tensor:  rms = (float)sqrt(S / numel) + 1e-8f, where S, the
- *     sum of the clipped values' squares, is computed EXACTLY (a 320-bit
- *     fixed-point accumulator) and then rounded once to double. The exact sum
+ *     sum of the clipped values' squares, is computed EXACTLY (integer sums
+ *     per exponent folded into a 320-bit fixed-point number) and then
+ *     converted to double (a fixed function of the exact sum). The exact sum
  *     does not depend on the order of the elements, so permuting a tensor
  *     permutes its features bit for bit;
  *  3. 11 time features, the same for every parameter:
@@ -26,7 +27,8 @@
  *  4. the network: h = relu(mlp3(x)) with wsk_mlp3_forward (19 -> 32 -> 32 ->
  *     32, ReLU after each layer; the third ReLU is wsk_relu), then
  *       UNF:     f = wsk_unf_layer_forward(32 -> 1 channel, the spec's basis),
- *       DEEPSET: f[r] = b + sum_k h[r][k] v[k] (fmaf chain, k = 0..31 in order);
+ *       DEEPSET: f[r] = (sum_k h[r][k] v[k]) + b, with wsk_gemm (the sum an
+ *                fmaf chain from +0 over k = 0..31 in order, then one addition);
  *  5. the update (PyTorch's momentum buffer for m0):
  *       m0 = fma(gamma0, m0, g);  u = fma(beta, f, m0);  w = fma(-alpha, u, w)
  *     so w <- w - alpha (m0 + beta f).

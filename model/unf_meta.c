@@ -109,13 +109,13 @@ static uint64_t fingerprint(const wsk_unf_meta *m) {
     h = fnv1a(h, b, 8);
   }
   h = fnv1a(h, m->opt->spec.name, strlen(m->opt->spec.name));
+  /* the images as 32-bit words (FNV-1a over words: 4 times fewer rounds) */
   const size_t px = d->n * (size_t)d->rows * (size_t)d->cols;
   for (size_t i = 0; i < px; i++) {
     uint32_t u;
     memcpy(&u, &d->x[i], sizeof u);
-    unsigned char b[4] = {(unsigned char)u, (unsigned char)(u >> 8), (unsigned char)(u >> 16),
-                          (unsigned char)(u >> 24)};
-    h = fnv1a(h, b, 4);
+    h ^= u;
+    h *= 0x100000001b3ull;
   }
   return fnv1a(h, d->y, d->n);
 }

@@ -17,9 +17,9 @@
  * particle is loaded for an unroll and saved back after it.
  *
  * The problem's fingerprint (refusing ES checkpoints of another problem) is
- * an FNV-1a hash of the task kind, its batch, its training set (every image
- * and label), the optimizer kind, its spec's name and size, the number of
- * meta-parameters and the horizon.
+ * an FNV-1a hash of the task kind, its batch, its training set (every image,
+ * hashed by 32-bit words, and every label), the optimizer kind, its spec's name and size, the
+ * number of meta-parameters and the horizon.
  */
 #ifndef WSK_MODEL_UNF_META_H
 #define WSK_MODEL_UNF_META_H
