@@ -71,10 +71,10 @@
 extern "C" {
 #endif
 
-#define WSK_UNF_MAX_RANK 4    /* axes per tensor (wsk_permsum's limit) */
+#define WSK_UNF_MAX_RANK 4 /* axes per tensor (wsk_permsum's limit) */
 #define WSK_UNF_MAX_TENSORS 32
 #define WSK_UNF_MAX_IDS 64
-#define WSK_UNF_NAME 48       /* bytes of a name, NUL included */
+#define WSK_UNF_NAME 48 /* bytes of a name, NUL included */
 
 typedef struct wsk_unf_tensor {
   char name[WSK_UNF_NAME];
@@ -127,26 +127,26 @@ int wsk_unf_spec_is_mlp(const wsk_unf_spec *s, int *layers, int64_t *n);
 #define WSK_UNF_MAX_AXES (2 * WSK_UNF_MAX_RANK)
 
 typedef struct wsk_unf_term {
-  int out, in;                    /* tensor indices */
+  int out, in; /* tensor indices */
   int n_blocks;
-  int block[WSK_UNF_MAX_AXES];    /* block of output axis a (a < rank_o), then of
-                                     input axis a (at rank_o + a) */
-  int group;                      /* fusion group (index into basis.groups) */
+  int block[WSK_UNF_MAX_AXES]; /* block of output axis a (a < rank_o), then of
+                                  input axis a (at rank_o + a) */
+  int group;                   /* fusion group (index into basis.groups) */
 } wsk_unf_term;
 
 typedef struct wsk_unf_group {
-  int out;                        /* output tensor */
-  int first_term, n_terms;        /* terms [first_term, first_term + n_terms) */
-  int out_block[WSK_UNF_MAX_RANK];/* block of each output axis, renumbered 0.. */
+  int out;                         /* output tensor */
+  int first_term, n_terms;         /* terms [first_term, first_term + n_terms) */
+  int out_block[WSK_UNF_MAX_RANK]; /* block of each output axis, renumbered 0.. */
   int n_out_blocks;
-  unsigned fed;                   /* bit b: output block b is fed by an input axis */
+  unsigned fed; /* bit b: output block b is fed by an input axis */
 } wsk_unf_group;
 
 typedef struct wsk_unf_basis {
   wsk_unf_spec spec;
   int n_terms, n_groups;
-  wsk_unf_term *terms;            /* sorted by group: a group's terms are adjacent,
-                                     groups of one output tensor adjacent */
+  wsk_unf_term *terms; /* sorted by group: a group's terms are adjacent,
+                          groups of one output tensor adjacent */
   wsk_unf_group *groups;
   int first_group[WSK_UNF_MAX_TENSORS + 1]; /* output tensor o: groups
                                      [first_group[o], first_group[o + 1]) */
@@ -154,6 +154,10 @@ typedef struct wsk_unf_basis {
 } wsk_unf_basis;
 
 wsk_status wsk_unf_basis_build(const wsk_unf_spec *s, wsk_unf_basis *out);
+/* Number of terms of the pair (output tensor out, input tensor in) without
+ * enumerating them: the product over the pair's ids of the Bell number of the
+ * id's axes (e.g. 15 for a [h][h] tensor from itself). */
+wsk_status wsk_unf_pair_term_count(const wsk_unf_spec *s, int out, int in, size_t *count);
 void wsk_unf_basis_free(wsk_unf_basis *b);
 /* The einsum-like notation of term i (see above). */
 wsk_status wsk_unf_term_string(const wsk_unf_basis *b, int i, wsk_strbuf *out);
@@ -163,7 +167,7 @@ typedef struct wsk_unf_layer {
   const wsk_unf_basis *basis;
   int64_t c_in, c_out;
   size_t n_params;
-  int fast;                       /* 1: runs on wsk_eqpool (an MLP spec) */
+  int fast; /* 1: runs on wsk_eqpool (an MLP spec) */
 } wsk_unf_layer;
 
 /* generic != 0 forbids the eqpool fast path (tests compare the two). */
@@ -192,8 +196,8 @@ wsk_status wsk_unf_layer_backward(const wsk_unf_layer *l, const float *params, c
 wsk_status wsk_unf_invariant_pool(const wsk_unf_spec *s, int64_t channels, const float *x,
                                   float *y);
 /* Its backward: dx[...][c] = dy[t][c] / numel(t), overwritten. */
-wsk_status wsk_unf_invariant_pool_backward(const wsk_unf_spec *s, int64_t channels,
-                                           const float *dy, float *dx);
+wsk_status wsk_unf_invariant_pool_backward(const wsk_unf_spec *s, int64_t channels, const float *dy,
+                                           float *dx);
 
 /* Applies one permutation per id to a space of C channels: y = x with every
  * axis of id k reindexed y[..., i, ...] = x[..., perm[k][i], ...]. perm[k]
