@@ -21,6 +21,14 @@ void wsk_cmd_ssl_usage(FILE *out);
 int wsk_cmd_zoo(int argc, char **argv);
 void wsk_cmd_zoo_usage(FILE *out);
 
+int wsk_cmd_unf(int argc, char **argv);
+void wsk_cmd_unf_usage(FILE *out);
+/* `wsk unf meta-train` and `wsk unf eval` (apps/cmd_unf_lo.c) */
+int wsk_cmd_unf_meta_train(int argc, char **argv);
+void wsk_cmd_unf_meta_train_usage(FILE *out);
+int wsk_cmd_unf_eval(int argc, char **argv);
+void wsk_cmd_unf_eval_usage(FILE *out);
+
 int wsk_cmd_pipeline(int argc, char **argv);
 void wsk_cmd_pipeline_usage(FILE *out);
 

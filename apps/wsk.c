@@ -139,7 +139,9 @@ static const wsk_command commands[] = {
      wsk_cmd_ssl, wsk_cmd_ssl_usage},
     {"probe", "linear probes of a zoo: hyper-representation vs s(W) vs W", wsk_cmd_probe,
      wsk_cmd_probe_usage},
-    {"pipeline", "zoo -> SSL -> probes on FashionMNIST, with a report (--smoke: seconds)",
+    {"unf", "universal neural functionals: basis terms, learned optimizer, accuracy predictor",
+     wsk_cmd_unf, wsk_cmd_unf_usage},
+    {"pipeline", "zoo -> SSL -> probes, then UNF: learned optimizers, predictor; a report",
      wsk_cmd_pipeline, wsk_cmd_pipeline_usage},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

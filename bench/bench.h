@@ -131,6 +131,7 @@ void wsk_bench_register_gemm(const wsk_machine *m);
 void wsk_bench_register_eltwise(const wsk_machine *m);
 void wsk_bench_register_optim(const wsk_machine *m);
 void wsk_bench_register_attn(const wsk_machine *m);
+void wsk_bench_register_unf(const wsk_machine *m);
 
 /* Aligned buffers for benchmarks (64-byte aligned, filled with small
  * deterministic values); NULL on failure. */

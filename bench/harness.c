@@ -254,6 +254,7 @@ int wsk_bench_run(int *argc, char **argv, int quiet, wsk_bench_report *rep) {
   wsk_bench_register_eltwise(m);
   wsk_bench_register_optim(m);
   wsk_bench_register_attn(m);
+  wsk_bench_register_unf(m);
   rep->count = g_ncases;
   rep->results = calloc(g_ncases ? g_ncases : 1, sizeof *rep->results);
   int *have = calloc(g_ncases ? g_ncases : 1, sizeof *have);
