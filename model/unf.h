@@ -49,9 +49,15 @@
  * bias 0.
  *
  * Order of operations (the same bits on every ISA tier and thread count):
- * reductions are wsk_permsum means (canonical order), products wsk_gemm
- * (fixed per-element chains), y_o starts at bias_o and adds each fusion
- * group's broadcast result in group order. A spec that is an MLP (tensors
+ * reductions are wsk_permsum means (canonical order) — a term's reduced
+ * input is computed once per call however many terms use it, and a mean
+ * over axes S u T is taken as the mean over T of the (also needed) mean over
+ * S where the plan has one (the largest such S); products are wsk_gemm
+ * (fixed per-element chains; with C_out = 1 run as the transposed product,
+ * the same chains); y_o starts at bias_o and adds each fusion group's
+ * broadcast result in group order (one addition per group and element). The
+ * backward is the adjoint of the exact linear map, its sums in one fixed
+ * order. A spec that is an MLP (tensors
  * W_1, b_1, ..., W_L, b_L with W_i ids (h_i, h_{i-1}) and b_i id (h_i), all
  * h distinct) runs on wsk_eqpool's fused path instead: the same terms and the
  * same function, within rounding (tests/test_unf_layer.c bounds the

@@ -10,19 +10,23 @@
  *     shares is averaged (wsk_permsum_reduce MEAN). The reduced tensor keeps
  *     one axis per carried block, in the order of the blocks' first input
  *     axes. Terms with the same reduction (same input tensor, same input
- *     blocks, same carried ones) share it: it is computed once per call.
+ *     blocks, same carried ones) share it: it is computed once per call,
+ *     and from the result of a reduction that averages a subset of its axes
+ *     when there is one (a mean of means: a smaller tensor is read).
  *   fuse: the reduced inputs of a fusion group's terms are reordered into the
  *     group's fed-block order (output block order) and laid side by side,
  *     A[P][n_terms * C_in], P = the product of the fed blocks' sizes; then
  *     G = A theta_group (wsk_gemm).
  *   broadcast: y_o += G along the output blocks no input axis feeds, written
- *     on the diagonal of output blocks of several axes
- *     (wsk_permsum_broadcast_add when every block has one axis, else a loop
- *     that adds each element once).
+ *     on the diagonal of output blocks of several axes. When every group of
+ *     o has one axis per output block, one pass over y_o adds all groups'
+ *     G in group order (fused_sum); else group by group
+ *     (wsk_permsum_broadcast_add, or a loop for diagonal writes).
  * Backward runs the adjoints in reverse: dG = the sum of dy over the
  * broadcast axes (diagonal reads first), dtheta = A^T dG, dA = dG theta^T,
  * whose slices are reordered back and summed per reduction in term order,
- * then the mean's adjoint (broadcast of dR / count) and the diagonal's
+ * then, children before parents, the mean's adjoint (broadcast of
+ * dR / count onto the parent's adjoint, or onto dx) and the diagonal's
  * (wsk_permsum_diag_add) into dx. Every sum runs in one fixed order, so the
  * bits do not depend on the ISA tier or the thread count. */
 #include <math.h>
