@@ -86,6 +86,7 @@ typedef struct group_plan {
   int nob;
   int64_t bsize[WSK_UNF_MAX_RANK], ystride[WSK_UNF_MAX_RANK], gstride[WSK_UNF_MAX_RANK];
   size_t goff;    /* (fused outputs) offset of G in ws->gbuf */
+  size_t ridx;    /* (fused outputs) offset in ws->ridx of G's offsets along a row */
   diag_chain gdc; /* backward: diagonal reads of dy_o */
   unsigned gsum;  /* then the sum over these axes */
 } group_plan;
@@ -102,8 +103,11 @@ struct wsk_unf_ws {
   /* generic path */
   int n_red;
   red_plan *red;
-  int *order;                     /* reductions by number of averaged axes: parents first */
-  int fused[WSK_UNF_MAX_TENSORS]; /* output tensor whose groups are all simple */
+  int *order;                       /* reductions by number of averaged axes: parents first */
+  int fused[WSK_UNF_MAX_TENSORS];   /* output tensor whose groups are all simple */
+  int split[WSK_UNF_MAX_TENSORS];   /* (fused) rows of y_o: axes split.. merged */
+  size_t rlen[WSK_UNF_MAX_TENSORS]; /* (fused) positions per row */
+  int64_t *ridx; /* per fused group, rlen offsets (floats) into G of a row's positions */
   term_plan *tp;
   group_plan *gp;
   size_t red_floats;
@@ -313,6 +317,7 @@ void wsk_unf_ws_free(wsk_unf_ws *ws) {
   free(ws->dpacked);
   free(ws->red);
   free(ws->order);
+  free(ws->ridx);
   free(ws->tp);
   free(ws->gp);
   free(ws->rbuf);
@@ -596,6 +601,39 @@ static wsk_status generic_plan(const wsk_unf_layer *l, wsk_unf_ws *ws) {
     max_g = gp->P * Co > max_g ? gp->P * Co : max_g;
     max_da = gp->P * Ci > max_da ? gp->P * Ci : max_da;
   }
+  /* rows of fused outputs: the trailing axes of at most ~256 positions (at
+   * least the last axis); each group's offsets along a row */
+  size_t n_ridx = 0;
+  for (int o = 0; o < s->n_tensors; o++) {
+    if (!ws->fused[o]) continue;
+    const wsk_unf_tensor *to = &s->t[o];
+    int a = to->rank - 1;
+    size_t len = (size_t)to->shape[a];
+    while (a > 0 && len * (size_t)to->shape[a - 1] <= 256) len *= (size_t)to->shape[--a];
+    ws->split[o] = a;
+    ws->rlen[o] = len;
+    for (int g = b->first_group[o]; g < b->first_group[o + 1]; g++)
+      ws->gp[g].ridx = n_ridx, n_ridx += len;
+  }
+  ws->ridx = malloc((n_ridx ? n_ridx : 1) * sizeof *ws->ridx);
+  if (!ws->ridx) return wsk__fail(WSK_ERR_NOMEM, "wsk_unf_ws_create: out of memory");
+  for (int o = 0; o < s->n_tensors; o++) {
+    if (!ws->fused[o]) continue;
+    const wsk_unf_tensor *to = &s->t[o];
+    for (int g = b->first_group[o]; g < b->first_group[o + 1]; g++) {
+      const group_plan *gp = &ws->gp[g];
+      int64_t idx[WSK_UNF_MAX_RANK] = {0};
+      for (size_t i = 0; i < ws->rlen[o]; i++) {
+        int64_t off = 0;
+        for (int a = ws->split[o]; a < to->rank; a++) off += idx[a] * gp->gstride[a];
+        ws->ridx[gp->ridx + i] = off;
+        for (int a = to->rank - 1; a >= ws->split[o]; a--) {
+          if (++idx[a] < to->shape[a]) break;
+          idx[a] = 0;
+        }
+      }
+    }
+  }
   const size_t cmax = Ci > Co ? Ci : Co;
   ws->rbuf = malloc((ws->red_floats ? ws->red_floats : 1) * sizeof(float));
   ws->drbuf = malloc((ws->red_floats ? ws->red_floats : 1) * sizeof(float));
@@ -718,43 +756,36 @@ static wsk_status fast_pack(const wsk_unf_ws *ws, const float *params, float *pa
 }
 
 /* y_o = bias_o + G_1 + G_2 + ... in group order, each G broadcast along the
- * axes its group does not feed, in one pass over y_o (an output tensor whose
- * groups are all simple: one axis per output block, no diagonal). The same
- * additions, in the same order, as adding one group at a time. */
+ * axes its group does not feed (an output tensor whose groups are all
+ * simple: one axis per output block, no diagonal). Row by row of y_o (its
+ * trailing axes): the row starts at the bias and adds each group's values in
+ * group order, so every element gets the same additions in the same order as
+ * adding one group at a time, while the additions to different elements are
+ * independent (no chain of latencies). */
 static void fused_sum(const wsk_unf_ws *ws, int o, const float *bias, float *yo) {
   const wsk_unf_basis *b = ws->basis;
   const wsk_unf_tensor *to = &b->spec.t[o];
-  const size_t Co = (size_t)ws->c_out;
-  const int g0 = b->first_group[o], ng = b->first_group[o + 1] - g0, r = to->rank;
-  const float *base[1 << WSK_UNF_MAX_RANK];
-  int64_t last[1 << WSK_UNF_MAX_RANK];
+  const size_t Co = (size_t)ws->c_out, len = ws->rlen[o];
+  const int g0 = b->first_group[o], g1 = b->first_group[o + 1], split = ws->split[o];
   int64_t idx[WSK_UNF_MAX_RANK] = {0};
-  const int64_t nl = to->shape[r - 1];
   float *y = yo;
   for (;;) {
-    for (int g = 0; g < ng; g++) {
-      const group_plan *gp = &ws->gp[g0 + g];
+    for (size_t i = 0; i < len; i++) memcpy(y + i * Co, bias, Co * sizeof(float));
+    for (int g = g0; g < g1; g++) {
+      const group_plan *gp = &ws->gp[g];
       int64_t off = (int64_t)gp->goff;
-      for (int a = 0; a < r - 1; a++) off += idx[a] * gp->gstride[a];
-      base[g] = ws->gbuf + off;
-      last[g] = gp->gstride[r - 1];
-    }
-    if (Co == 1) {
-      for (int64_t i = 0; i < nl; i++) {
-        float acc = bias[0];
-        for (int g = 0; g < ng; g++) acc += base[g][i * last[g]];
-        y[i] = acc;
+      for (int a = 0; a < split; a++) off += idx[a] * gp->gstride[a];
+      const float *G = ws->gbuf + off;
+      const int64_t *ix = ws->ridx + gp->ridx;
+      if (Co == 1) {
+        for (size_t i = 0; i < len; i++) y[i] += G[ix[i]];
+      } else {
+        for (size_t i = 0; i < len; i++)
+          for (size_t c = 0; c < Co; c++) y[i * Co + c] += G[ix[i] + (int64_t)c];
       }
-      y += nl;
-    } else {
-      for (int64_t i = 0; i < nl; i++, y += Co)
-        for (size_t c = 0; c < Co; c++) {
-          float acc = bias[c];
-          for (int g = 0; g < ng; g++) acc += base[g][i * last[g] + (int64_t)c];
-          y[c] = acc;
-        }
     }
-    int a = r - 2;
+    y += len * Co;
+    int a = split - 1;
     while (a >= 0 && ++idx[a] == to->shape[a]) idx[a--] = 0;
     if (a < 0) return;
   }
