@@ -70,6 +70,39 @@ void wsk_pipeline_stage_configs(const wsk_pipeline_config *c, char *zoo_dir, siz
   ssl->progress = c->progress;
 }
 
+void wsk_pipeline_unf_configs(const wsk_pipeline_config *c, char *lo_dir, size_t lo_len,
+                              const char *zoo_dir, wsk_lo_config *lo,
+                              wsk_unf_predict_config *pred) {
+  snprintf(lo_dir, lo_len, "%s/unf", c->out_dir);
+  wsk_lo_config_default(lo);
+  wsk_unf_predict_config_default(pred);
+  if (c->budget == WSK_PIPELINE_SMOKE) {
+    lo->horizon = 40;
+    lo->meta_steps = 2;
+    lo->tasks = 2;
+    lo->truncation = 10;
+    lo->eval_seeds = 2;
+    lo->tune_seeds = 1;
+    lo->train_images = 512;
+    pred->hidden = 4;
+    pred->epochs = 2;
+  } else if (c->budget == WSK_PIPELINE_FULL) {
+    lo->horizon = 2000;
+    lo->meta_steps = 2000;
+    pred->hidden = 16;
+    pred->epochs = 50;
+  }
+  lo->out_dir = lo_dir;
+  lo->data_dir = c->data_dir;
+  lo->seed = c->seed;
+  lo->force = c->force;
+  lo->progress = c->progress;
+  lo->plots = c->plots;
+  pred->zoo_dir = zoo_dir;
+  pred->seed = c->seed;
+  pred->quiet = !c->progress;
+}
+
 static double now_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -118,12 +151,67 @@ static int plot_pred(const char *dir, const wsk_probe_results *p) {
   return wsk_plot_gnuplot(dir, "acc_pred", script);
 }
 
+/* The UNF half of the report. */
+static wsk_status unf_section(wsk_strbuf *b, const wsk_lo_config *lo,
+                              const wsk_unf_predict_config *pc, const wsk_pipeline_result *r) {
+  wsk_strbuf_printf(b,
+                    "\n## Universal neural functionals\n\n"
+                    "Learned optimizers (Zhou, Finn, Harrison, NeurIPS 2024): the UNF learned "
+                    "optimizer and its pointwise Deep Set ablation meta-trained by persistent "
+                    "ES (%d task instances x 2 antithetic, truncations of %d steps, sigma %g, "
+                    "%lld meta-steps), SGD with momentum meta-tuned by the same ES, Adam's "
+                    "learning rate tuned on a grid; then %d held-out instances per optimizer "
+                    "trained for %d steps.\n",
+                    lo->tasks, lo->truncation, (double)lo->sigma, (long long)lo->meta_steps,
+                    lo->eval_seeds, lo->horizon);
+  for (int k = 0; k < WSK_TASK_COUNT; k++) {
+    const wsk_lo_eval_result *e = &r->lo_eval[k];
+    if (!e->horizon) continue;
+    wsk_strbuf_printf(b, "\n### %s task\n\n", wsk_task_name((wsk_task_kind)k));
+    WSK_TRY(wsk_lo_eval_markdown(e, b));
+    wsk_strbuf_printf(b, "\nMeta-training:");
+    for (int o = 0; o < WSK_LOPT_COUNT; o++) {
+      const wsk_lo_train_result *t = &r->lo_train[k][o];
+      if (t->reused) {
+        wsk_strbuf_printf(b, " %s reused;", wsk_lopt_name((wsk_lopt_kind)o));
+      } else if (o == WSK_LOPT_ADAM) {
+        wsk_strbuf_printf(b, " %s grid %.1f s;", wsk_lopt_name((wsk_lopt_kind)o), t->seconds);
+      } else {
+        wsk_strbuf_printf(b, " %s %.1f s (%.1f GFLOP/s);", wsk_lopt_name((wsk_lopt_kind)o),
+                          t->seconds, t->seconds > 0 ? t->flops / t->seconds * 1e-9 : 0.0);
+      }
+    }
+    wsk_strbuf_printf(b, " details, curves and the plot in unf/%s/eval.md.\n",
+                      wsk_task_name((wsk_task_kind)k));
+    if (e->plot_written)
+      wsk_strbuf_printf(b, "\n![loss curves](unf/%s/loss_curves.png)\n",
+                        wsk_task_name((wsk_task_kind)k));
+  }
+  const wsk_unf_predict_result *p = &r->predict;
+  wsk_strbuf_printf(b,
+                    "\n### Predicting test accuracy\n\n"
+                    "An invariant UNF (two equivariant layers of %d channels on the zoo's weight "
+                    "space `%s`, the invariant pool, an MLP head; %zu parameters) trained %d "
+                    "epochs on the probes' training split (best epoch on validation: %d), "
+                    "against the ridge probes, on the same %zu test checkpoints:\n\n"
+                    "| predictor | Kendall tau | R^2 |\n|---|---|---|\n"
+                    "| UNF (invariant) | %.3f | %.3f |\n",
+                    pc->hidden, p->spec, p->n_params, pc->epochs, p->best_epoch, p->pred_count,
+                    p->tau_test, p->r2_test);
+  for (int f = 0; f < WSK_PROBE_NFEAT; f++)
+    if (r->probe.pred[f])
+      wsk_strbuf_printf(b, "| linear probe on %s | %.3f | %.3f |\n", wsk_probe_feat_titles[f],
+                        r->probe_tau[f], r->probe.cell[0][f].value);
+  return WSK_OK;
+}
+
 static wsk_status write_report(const wsk_pipeline_config *c, const wsk_zoo_config *zc,
-                               const wsk_ssl_config *sc, wsk_pipeline_result *r) {
+                               const wsk_ssl_config *sc, const wsk_lo_config *lo,
+                               const wsk_unf_predict_config *pc, wsk_pipeline_result *r) {
   wsk_strbuf b = {0};
   wsk_cpu_info cpu;
   if (wsk_cpu_info_get(&cpu) != WSK_OK) snprintf(cpu.name, sizeof cpu.name, "unknown");
-  wsk_strbuf_printf(&b, "# Hyper-representations: results\n\n");
+  wsk_strbuf_printf(&b, "# Hyper-representations and universal neural functionals: results\n\n");
   wsk_strbuf_printf(&b,
                     "Zoo -> self-supervised transformer on the weights -> linear probes "
                     "(Schürholt, Kostadinov, Borth, NeurIPS 2021), budget `%s`, seed %llu.\n\n",
@@ -141,9 +229,16 @@ static wsk_status write_report(const wsk_pipeline_config *c, const wsk_zoo_confi
     if (r->plots_written > 1)
       wsk_strbuf_printf(&b, "\n![predicted vs true test accuracy](acc_pred.png)\n");
   }
+  WSK_TRY(unf_section(&b, lo, pc, r));
   wsk_strbuf_printf(&b, "\n## Time\n\n| stage | seconds |\n|---|---|\n");
-  static const char *const stage[3] = {"zoo", "SSL", "probes"};
-  for (int i = 0; i < 3; i++) wsk_strbuf_printf(&b, "| %s | %.1f |\n", stage[i], r->seconds[i]);
+  static const char *const stage[WSK_PIPELINE_STAGES] = {"zoo",
+                                                         "SSL",
+                                                         "probes",
+                                                         "learned optimizers: meta-training",
+                                                         "learned optimizers: evaluation",
+                                                         "UNF predictor"};
+  for (int i = 0; i < WSK_PIPELINE_STAGES; i++)
+    wsk_strbuf_printf(&b, "| %s | %.1f |\n", stage[i], r->seconds[i]);
   wsk_strbuf_printf(&b, "| total | %.1f |\n", r->total_seconds);
   wsk_strbuf_printf(&b,
                     "\nStages that an earlier run had finished are reused (zoo members kept: "
@@ -167,8 +262,8 @@ static wsk_status write_report(const wsk_pipeline_config *c, const wsk_zoo_confi
                     "%d, %s training images, %s test images; %zu checkpoints; test "
                     "accuracy at the last epoch %.3f / %.3f / %.3f (min / mean / max)\n",
                     zc->arch == WSK_ARCH_CNN ? "CNN" : "MLP 64-32-10 on 8x8 FashionMNIST",
-                    zc->members, zc->epochs, zc->save_every, zc->batch, ntrain, ntest,
-                    r->zoo.rows, r->zoo.test_acc_min, r->zoo.test_acc_mean, r->zoo.test_acc_max);
+                    zc->members, zc->epochs, zc->save_every, zc->batch, ntrain, ntest, r->zoo.rows,
+                    r->zoo.test_acc_min, r->zoo.test_acc_mean, r->zoo.test_acc_max);
   wsk_strbuf_printf(
       &b,
       "- SSL: d_model %lld, %lld heads, %lld + %lld blocks, FFN %lld, latent %lld "
@@ -235,9 +330,43 @@ wsk_status wsk_pipeline_run(const wsk_pipeline_config *c, wsk_pipeline_result *r
   char *csv_path = NULL;
   WSK_TRY(wsk_probe_write(&r->probe, md, &csv_path));
   r->seconds[2] = now_s() - t;
+  for (int f = 0; f < WSK_PROBE_NFEAT; f++)
+    r->probe_tau[f] = r->probe.pred[f] ? wsk_kendall_tau(r->probe.pred[f], r->probe.pred_true,
+                                                         r->probe.pred_count)
+                                       : NAN;
+
+  /* the UNF half */
+  char lo_dir[1024];
+  wsk_lo_config lo;
+  wsk_unf_predict_config pc;
+  wsk_pipeline_unf_configs(c, lo_dir, sizeof lo_dir, zoo_dir, &lo, &pc);
+  const int ntasks = c->budget == WSK_PIPELINE_FULL ? WSK_TASK_COUNT : 1;
+  static const wsk_lopt_kind order[WSK_LOPT_COUNT] = {WSK_LOPT_SGDM, WSK_LOPT_ADAM,
+                                                      WSK_LOPT_DEEPSET, WSK_LOPT_UNF};
+  if (c->progress)
+    fprintf(stderr, "wsk pipeline: 4/6 learned optimizers: meta-training -> %s\n", lo_dir);
+  t = now_s();
+  for (int k = 0; k < ntasks; k++) {
+    lo.task = (wsk_task_kind)k;
+    for (int j = 0; j < WSK_LOPT_COUNT; j++)
+      WSK_TRY(wsk_lo_meta_train(&lo, order[j], &r->lo_train[k][order[j]]));
+  }
+  r->seconds[3] = now_s() - t;
+  if (c->progress) fprintf(stderr, "wsk pipeline: 5/6 learned optimizers: held-out evaluation\n");
+  t = now_s();
+  for (int k = 0; k < ntasks; k++) {
+    lo.task = (wsk_task_kind)k;
+    WSK_TRY(wsk_lo_eval(&lo, &r->lo_eval[k]));
+  }
+  r->seconds[4] = now_s() - t;
+  if (c->progress) fprintf(stderr, "wsk pipeline: 6/6 UNF predictor of test accuracy\n");
+  t = now_s();
+  WSK_TRY(wsk_unf_predict_run(&pc, &r->predict));
+  r->seconds[5] = now_s() - t;
   r->total_seconds = now_s() - t0;
 
-  /* the digest: zoo.csv, the embeddings' bits, the probe table (CSV) */
+  /* the digest: zoo.csv, the embeddings' bits, the probe table (CSV), the
+   * learned optimizers' final losses, the predictor's test predictions */
   void *data = NULL;
   size_t n = 0;
   char path[1100];
@@ -253,17 +382,23 @@ wsk_status wsk_pipeline_run(const wsk_pipeline_config *c, wsk_pipeline_result *r
   free(data);
   free(csv_path);
   WSK_TRY(s);
+  for (int k = 0; k < ntasks; k++)
+    h = wsk_ssl_fnv1a(h, r->lo_eval[k].final,
+                      sizeof(double) * WSK_LOPT_COUNT * (size_t)r->lo_eval[k].seeds);
+  h = wsk_ssl_fnv1a(h, r->predict.pred, sizeof(double) * r->predict.pred_count);
   r->digest = h;
 
   if (c->plots && wsk_plot_available()) {
     r->plots_written += plot_loss(c->out_dir);
     if (r->plots_written) r->plots_written += plot_pred(c->out_dir, &r->probe);
   }
-  return write_report(c, &zc, &sc, r);
+  return write_report(c, &zc, &sc, &lo, &pc, r);
 }
 
 void wsk_pipeline_result_free(wsk_pipeline_result *r) {
   if (!r) return;
+  for (int k = 0; k < WSK_TASK_COUNT; k++) wsk_lo_eval_result_free(&r->lo_eval[k]);
+  wsk_unf_predict_result_free(&r->predict);
   wsk_ssl_result_free(&r->ssl);
   wsk_probe_results_free(&r->probe);
 }

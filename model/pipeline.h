@@ -10,11 +10,22 @@
  *   probe.md, probe.csv   the probes
  *   report.md     the results table, the configuration, the CPU, the ISA of
  *                 every kernel family, the time of every stage and the plots
- *   ssl_loss.png, acc_pred.png   with gnuplot installed
+ *   unf/mlp/      the learned optimizers: meta-parameters, eval.md, curves
+ *                 (model/unf_lo.h)
+ *   ssl_loss.png, acc_pred.png, unf/mlp/loss_curves.png   with gnuplot
+ *
+ * After the hyper-representation half (zoo, SSL, probes), the universal
+ * neural functionals half: SGD with momentum meta-tuned, Adam's learning
+ * rate tuned, the Deep Set and UNF learned optimizers meta-trained with
+ * persistent ES on the MLP task (the CNN task too at --full), all evaluated
+ * on held-out seeds; then the invariant UNF predictor of test accuracy on the
+ * zoo (model/unf_predict.h), reported by Kendall tau next to the linear
+ * probes of the hyper-representation and s(W) on the same test split.
  * Every stage resumes: a rerun after an interruption keeps what is done.
  *
- * The result digest (FNV-1a 64 over zoo.csv, the embeddings' bits and the
- * probe table) is the same on every CPU and ISA tier and for every thread
+ * The result digest (FNV-1a 64 over zoo.csv, the embeddings' bits, the
+ * probe table, the learned optimizers' final losses and the predictor's
+ * test predictions) is the same on every CPU and ISA tier and for every thread
  * count: the test command checks it natively and under qemu-aarch64.
  */
 #ifndef WSK_MODEL_PIPELINE_H
@@ -24,6 +35,8 @@
 
 #include "model/probe.h"
 #include "model/ssl_train.h"
+#include "model/unf_lo.h"
+#include "model/unf_predict.h"
 #include "model/zoo.h"
 #include "wsk/status.h"
 
@@ -32,7 +45,7 @@ extern "C" {
 #endif
 
 typedef enum wsk_pipeline_budget {
-  WSK_PIPELINE_DEFAULT = 0, /* about 10 minutes on 2 cores */
+  WSK_PIPELINE_DEFAULT = 0, /* about 25 minutes on 2 cores */
   WSK_PIPELINE_SMOKE = 1,   /* seconds: CI and emulated ARM */
   WSK_PIPELINE_FULL = 2     /* paper scale: hours */
 } wsk_pipeline_budget;
@@ -56,11 +69,23 @@ void wsk_pipeline_stage_configs(const wsk_pipeline_config *c, char *zoo_dir, siz
                                 char *ssl_dir, size_t ssl_len, wsk_zoo_config *zoo,
                                 wsk_ssl_config *ssl);
 
+/* The UNF half's settings for a budget: the learned-optimizer experiment
+ * (lo->out_dir points at lo_dir) and the predictor (its zoo_dir at zoo_dir,
+ * which must stay valid). */
+void wsk_pipeline_unf_configs(const wsk_pipeline_config *c, char *lo_dir, size_t lo_len,
+                              const char *zoo_dir, wsk_lo_config *lo, wsk_unf_predict_config *pred);
+
+#define WSK_PIPELINE_STAGES 6 /* zoo, SSL, probes, meta-training, evaluation, predictor */
+
 typedef struct wsk_pipeline_result {
   wsk_zoo_summary zoo;
   wsk_ssl_result ssl;
   wsk_probe_results probe;
-  double seconds[3]; /* zoo, SSL, probes: wall time of this run */
+  wsk_lo_train_result lo_train[WSK_TASK_COUNT][WSK_LOPT_COUNT];
+  wsk_lo_eval_result lo_eval[WSK_TASK_COUNT]; /* horizon 0: the task was not run */
+  wsk_unf_predict_result predict;
+  double probe_tau[WSK_PROBE_NFEAT];   /* Kendall tau of the ridge probes' test predictions */
+  double seconds[WSK_PIPELINE_STAGES]; /* wall time of each stage in this run */
   double total_seconds;
   uint64_t digest;
   char report_path[1100];

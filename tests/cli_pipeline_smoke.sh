@@ -2,7 +2,8 @@
 # tests/cli_pipeline_smoke.sh — `wsk pipeline --smoke` end to end.
 #
 # usage: sh tests/cli_pipeline_smoke.sh WANT_DIGEST WSK [EMULATOR ARGS...]
-# Runs the smoke pipeline (zoo -> SSL -> probes -> report) into a fresh
+# Runs the smoke pipeline (zoo -> SSL -> probes, then the learned optimizers
+# and the UNF predictor -> report) into a fresh
 # directory and checks: the results table, the report, and the result digest,
 # which must equal WANT_DIGEST (recorded on x86-64) on every CPU, ISA tier
 # (WSK_ISA) and thread count — under qemu-aarch64 this proves NEON gives the
@@ -26,11 +27,17 @@ fail() { echo "cli_pipeline_smoke: $*" >&2; exit 1; }
 cat "$tmp/out.txt"
 grep -q '^| test accuracy ' "$tmp/out.txt" || fail "no results table"
 grep -q '^| optimizer ' "$tmp/out.txt" || fail "the table lacks the optimizer row"
-for f in report.md probe.md probe.csv zoo/zoo.csv ssl/embeddings.safetensors ssl/ssl_loss.csv; do
+grep -q '^| UNF (learned) | [0-9.]* ± ' "$tmp/out.txt" || fail "no learned-optimizer table"
+grep -q '^| Adam (tuned lr) | [0-9.]* ± ' "$tmp/out.txt" || fail "the learned-optimizer table lacks Adam"
+grep -q '^Test accuracy, Kendall tau on .*UNF predictor' "$tmp/out.txt" || fail "no predictor line"
+for f in report.md probe.md probe.csv zoo/zoo.csv ssl/embeddings.safetensors ssl/ssl_loss.csv \
+  unf/mlp/unf.meta.safetensors unf/mlp/deepset.meta.safetensors unf/mlp/eval.md; do
   [ -s "$tmp/p/$f" ] || fail "no $f"
 done
 grep -q '^## Results' "$tmp/p/report.md" || fail "report.md lacks the results"
 grep -q 'hyper-representation' "$tmp/p/report.md" || fail "report.md lacks the table"
+grep -q '^## Universal neural functionals' "$tmp/p/report.md" || fail "report.md lacks the UNF half"
+grep -q '^| UNF (invariant) | ' "$tmp/p/report.md" || fail "report.md lacks the predictor"
 got=$(sed -n 's/^pipeline digest: //p' "$tmp/out.txt")
 [ "$got" = "$want" ] || fail "digest $got, recorded $want (WSK_ISA=${WSK_ISA:-best})"
 
@@ -48,6 +55,8 @@ got2=$(sed -n 's/^pipeline digest: //p' "$tmp/out2.txt")
 [ "$got2" = "$want" ] || fail "the rerun's digest is $got2"
 grep -q 'members kept: 8 of 8' "$tmp/p/report.md" || fail "the rerun retrained zoo members"
 grep -q 'SSL epochs resumed: 2 of 2' "$tmp/p/report.md" || fail "the rerun retrained the SSL model"
+grep -q 'Meta-training: unf reused; deepset reused; sgdm reused; adam reused;' "$tmp/p/report.md" ||
+  fail "the rerun meta-trained again"
 
 # a usage error is exit status 2
 "$@" "$wsk" pipeline --smoke --full >/dev/null 2>&1
