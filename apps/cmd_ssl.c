@@ -19,7 +19,7 @@ void wsk_cmd_ssl_usage(FILE *out) {
           "usage: wsk ssl --zoo DIR [--out DIR] [--epochs N] [--batch B] [--dim D]\n"
           "               [--heads H] [--layers L] [--latent Z] [--lr X] [--gamma G]\n"
           "               [--seed S] [--split-seed S] [--force] [--quiet] [--smoke]\n"
-          "       wsk ssl --bench-step [--arch mlp|cnn] [--steps N] [--batch B] [sizes]\n"
+          "       wsk ssl --bench-step [--arch mlp|cnn|cnn16] [--steps N] [--batch B] [sizes]\n"
           "\n"
           "Self-supervised hyper-representation (Schürholt et al. 2021): a transformer\n"
           "encoder/decoder on the weights of a zoo's checkpoints, one token per neuron\n"
