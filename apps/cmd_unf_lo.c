@@ -79,7 +79,8 @@ void wsk_cmd_unf_meta_train_usage(FILE *out) {
           "usage: wsk unf meta-train [--opt LIST] [--task mlp|cnn] [--out DIR] [--data DIR]\n"
           "                          [--horizon T] [--meta-steps N] [--tasks N]\n"
           "                          [--truncation K] [--sigma S] [--meta-lr LR]\n"
-          "                          [--train-images N] [--seed S] [--no-sgdm-init]\n"
+          "                          [--train-images N] [--seed S] [--beta-init B]\n"
+          "                          [--no-sgdm-init]\n"
           "                          [--force] [--quiet]\n"
           "\n"
           "Meta-trains learned optimizers with persistent evolution strategies\n"
@@ -113,6 +114,7 @@ void wsk_cmd_unf_meta_train_usage(FILE *out) {
           "  --train-images N  training images the tasks draw batches from (default 0:\n"
           "                    all 60,000)\n"
           "  --seed S          seed of the task instances and the initialization (default 1)\n"
+          "  --beta-init B     unf and deepset start from beta = B (default 0.1)\n"
           "  --no-sgdm-init    start unf and deepset from alpha = 0.1, gamma0 = 0.9 even\n"
           "                    when the meta-tuned SGDM is there (default: from SGDM's)\n"
           "  --force           discard results made with other settings\n"
@@ -190,6 +192,12 @@ int wsk_cmd_unf_meta_train(int argc, char **argv) {
     } else if (strcmp(a, "--meta-lr") == 0 && nx) {
       if (!parse_pos_float(argv[++i], &c.meta_lr)) {
         fprintf(stderr, "wsk unf meta-train: --meta-lr takes a positive number, not '%s'\n",
+                argv[i]);
+        return 2;
+      }
+    } else if (strcmp(a, "--beta-init") == 0 && nx) {
+      if (!parse_pos_float(argv[++i], &c.beta_init)) {
+        fprintf(stderr, "wsk unf meta-train: --beta-init takes a positive number, not '%s'\n",
                 argv[i]);
         return 2;
       }

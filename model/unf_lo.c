@@ -40,6 +40,7 @@ void wsk_lo_config_default(wsk_lo_config *c) {
   c->eval_seeds = 5;
   c->tune_seeds = 3;
   c->seed = 1;
+  c->beta_init = 0.1f;
   c->init_from_sgdm = 1;
   c->progress = 1;
   c->plots = 1;
@@ -61,7 +62,7 @@ static wsk_status check_config(const wsk_lo_config *c) {
     return wsk__fail(WSK_ERR_ARG, "learned optimizer: the horizon must be %d..10000000 steps (%d)",
                      FINAL_STEPS, c->horizon);
   if (c->meta_steps < 0 || c->tasks < 1 || c->tasks > 4096 || c->truncation < 1 ||
-      !(c->sigma > 0) || c->eval_seeds < 1 || c->eval_seeds > 1000 || c->tune_seeds < 1 ||
+      !(c->sigma > 0) || !(c->beta_init > 0) || c->eval_seeds < 1 || c->eval_seeds > 1000 || c->tune_seeds < 1 ||
       c->tune_seeds > 1000)
     return wsk__fail(WSK_ERR_ARG,
                      "learned optimizer: invalid settings (meta-steps %lld >= 0, tasks %d in "
@@ -118,10 +119,10 @@ static void settings_string(const wsk_lo_config *c, wsk_lopt_kind k, int init_sg
   } else {
     snprintf(buf, n,
              "task=%s horizon=%d train_images=%zu meta_steps=%lld tasks=%d truncation=%d "
-             "sigma=%g meta_lr=%g seed=%llu init=%s",
+             "sigma=%g meta_lr=%g beta_init=%g seed=%llu init=%s",
              wsk_task_name(c->task), c->horizon, c->train_images, (long long)c->meta_steps,
              c->tasks, c->truncation, (double)c->sigma, (double)c->meta_lr,
-             (unsigned long long)c->seed, init_sgdm ? "sgdm" : "default");
+             (double)c->beta_init, (unsigned long long)c->seed, init_sgdm ? "sgdm" : "default");
   }
 }
 
@@ -291,6 +292,7 @@ wsk_status wsk_lo_meta_train(const wsk_lo_config *c, wsk_lopt_kind k, wsk_lo_tra
   if (k == WSK_LOPT_ADAM) {
     if ((s = adam_grid(c, S, o, meta, r)) != WSK_OK) goto done;
   } else {
+    if (learned) meta[WSK_LOPT_META_LOG_BETA] = Sleef_finz_logf1_u10purecfma(c->beta_init);
     if (init_sgdm) {
       float sg[2];
       if ((s = read_meta(sgdm_path, 2, sg, NULL, 0)) != WSK_OK) goto done;

@@ -53,6 +53,9 @@ typedef struct wsk_lo_config {
   int eval_seeds;      /* held-out instances per optimizer (default 5) */
   int tune_seeds;      /* Adam grid: instances per learning rate (default 3) */
   uint64_t seed;
+  float beta_init;    /* the learned optimizers' initial beta (default 0.1: at
+                         model/lopt.h's 0.001 the network's term is too small
+                         for ES to find a direction in its budget) */
   int init_from_sgdm; /* 1 (default): a learned optimizer starts from the
                          meta-tuned SGDM's alpha and gamma0 when DIR/<task>/
                          sgdm.meta.safetensors exists */
