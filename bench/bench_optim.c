@@ -7,7 +7,17 @@
  *    decay), Adam 14 (sqrt and division counted as one each);
  *  - the fused MLP at F = 19 inputs, O = 1 output, hidden widths 32 and 64,
  *    on 16384 parameters: FLOPs 2 N (F H1 + H1 H2 + H2 O), all FMAs (c.fma = 1,
- *    so the report gives the % of the tier's FMA peak).
+ *    so the report gives the % of the tier's FMA peak);
+ *  - the learned optimizer's element-wise kernels at model shapes (2,410
+ *    parameters: the MLP task's weight space; 16,384; and 262,144, past L2),
+ *    all bandwidth-bound, reported against the read/write roof of the level
+ *    their footprint sits in:
+ *      features, 6 momenta, rows of 19: reads w, g and the momenta, writes
+ *        the momenta and 8 columns of x: 4 (2 + 6 + 6 + 8) = 88 bytes and
+ *        18 FLOPs (a multiply and an fma per momentum) a parameter;
+ *      lupdate: reads w, g, f, m0, writes w, m0: 24 bytes, 6 FLOPs;
+ *      rowdot, k = 32 (the Deep Set head): reads a row of x, writes y:
+ *        4 (k + 1) bytes and 2 k FLOPs a row (v stays in L1).
  * Every case runs on one thread (the pool set to 1). */
 #include <stdio.h>
 #include <string.h>
@@ -16,8 +26,10 @@
 #include "impls.h"
 #include "wsk/threads.h"
 
+enum { OPT_SGD, OPT_ADAM, OPT_MLP, OPT_FEATURES, OPT_LUPDATE, OPT_ROWDOT };
 
-enum { OPT_SGD, OPT_ADAM, OPT_MLP };
+static const float feat_gamma[6] = {0.1f, 0.5f, 0.9f, 0.99f, 0.999f, 0.9999f};
+static const float feat_omg[6] = {0.9f, 0.5f, 0.1f, 0.01f, 0.001f, 0.0001f};
 
 typedef struct opt_arg {
   int impl, op;
@@ -44,12 +56,41 @@ static void bm_optim(gb_state *st, const void *argp) {
       gb_skip(st, "out of memory for the buffers");
       return;
     }
-    const wsk_mlp3 net = {(int64_t)a->f, (int64_t)a->h1, (int64_t)a->h2, (int64_t)a->o,
-                          w1, w1 + a->f * a->h1, w2, w2 + a->h1 * a->h2,
-                          w3, w3 + a->h2 * a->o};
+    const wsk_mlp3 net = {(int64_t)a->f,
+                          (int64_t)a->h1,
+                          (int64_t)a->h2,
+                          (int64_t)a->o,
+                          w1,
+                          w1 + a->f * a->h1,
+                          w2,
+                          w2 + a->h1 * a->h2,
+                          w3,
+                          w3 + a->h2 * a->o};
     while (gb_keep_running(st)) {
       t->mlp(&net, a->n, x, y);
       gb_clobber_memory();
+    }
+    return;
+  }
+  if (a->op == OPT_FEATURES || a->op == OPT_ROWDOT) {
+    const size_t k = a->f; /* rowdot's k; features: 6 momenta, rows of 19 */
+    float *x = wsk_bench_buffer(st, 0, a->n * (a->op == OPT_ROWDOT ? k : 19));
+    float *w = wsk_bench_buffer(st, 1, a->n), *g = wsk_bench_buffer(st, 2, a->n);
+    float *mom = wsk_bench_buffer(st, 3, 6 * a->n);
+    if (!x || !w || !g || !mom) {
+      gb_skip(st, "out of memory for the buffers");
+      return;
+    }
+    if (a->op == OPT_ROWDOT) {
+      while (gb_keep_running(st)) {
+        t->rowdot(a->n, k, x, g, 0.5f, w);
+        gb_clobber_memory();
+      }
+    } else {
+      while (gb_keep_running(st)) {
+        t->lopt_features(a->n, w, g, 6, feat_gamma, feat_omg, mom, a->n, x, 19);
+        gb_clobber_memory();
+      }
     }
     return;
   }
@@ -59,7 +100,13 @@ static void bm_optim(gb_state *st, const void *argp) {
     gb_skip(st, "out of memory for the buffers");
     return;
   }
-  if (a->op == OPT_SGD) {
+  if (a->op == OPT_LUPDATE) {
+    const wsk_optim_lopt_k k = {-1e-30f, 1e-3f, 0.9f};
+    while (gb_keep_running(st)) {
+      t->lopt_update(a->n, w, g, v, m, &k);
+      gb_clobber_memory();
+    }
+  } else if (a->op == OPT_SGD) {
     const wsk_optim_sgd_k k = {-1e-30f, 0.9f, 1e-30f, 1};
     while (gb_keep_running(st)) {
       t->sgd(a->n, w, g, m, &k);
@@ -92,6 +139,23 @@ static void add(const wsk_machine *mach, opt_arg a, const char *level) {
       c.bytes = 4.0 * (n * (double)(a.f + a.o) + (double)(a.f * a.h1 + a.h1 * a.h2 + a.h2 * a.o));
       c.fma = 1;
       snprintf(c.level, sizeof c.level, "%s", wsk_level_of(mach, c.bytes));
+    } else if (a.op >= OPT_FEATURES) {
+      static const char *const names[] = {"features", "lupdate", "rowdot"};
+      static const double bytes[] = {88.0, 24.0, 0.0}, flops[] = {18.0, 6.0, 0.0};
+      const int j = a.op - OPT_FEATURES;
+      snprintf(c.op, sizeof c.op, "%s", names[j]);
+      if (a.op == OPT_ROWDOT) {
+        snprintf(c.shape, sizeof c.shape, "%zux%zu", a.n, a.f);
+        c.flops = 2.0 * n * (double)a.f;
+        c.bytes = 4.0 * n * (double)(a.f + 1);
+      } else {
+        snprintf(c.shape, sizeof c.shape, "%zu", a.n);
+        c.flops = flops[j] * n;
+        c.bytes = bytes[j] * n;
+      }
+      c.rw = 1;
+      c.fma = 0;
+      snprintf(c.level, sizeof c.level, "%s", wsk_level_of(mach, c.bytes));
     } else {
       snprintf(c.op, sizeof c.op, "%s", a.op == OPT_SGD ? "sgd" : "adam");
       snprintf(c.shape, sizeof c.shape, "%zu", a.n);
@@ -120,4 +184,10 @@ void wsk_bench_register_optim(const wsk_machine *m) {
     opt_arg a = {0, OPT_MLP, 16384, 19, widths[i], widths[i], 1};
     add(m, a, NULL);
   }
+  static const size_t ns[] = {2410, 16384, 262144};
+  for (size_t i = 0; i < 3; i++)
+    for (int op = OPT_FEATURES; op <= OPT_ROWDOT; op++) {
+      opt_arg a = {0, op, ns[i], op == OPT_ROWDOT ? 32 : 0, 0, 0, 0};
+      add(m, a, NULL);
+    }
 }

@@ -1,5 +1,7 @@
 /* wsk/optim.h — optimizer updates (SGD with momentum, Adam / AdamW, with
- * weight decay) and the fused per-parameter MLP of a learned optimizer.
+ * weight decay), the fused per-parameter MLP of a learned optimizer and its
+ * element-wise work (features, update, the row dot product of a pointwise
+ * head).
  *
  * Every result is defined below operation by operation: each named step is
  * one correctly rounded IEEE binary32 operation, fma(a, b, c) is a * b + c
@@ -48,6 +50,27 @@
  * n x H buffer); rows are independent, so the tiling and the thread count
  * change no bit.
  *
+ * The learned optimizer's element-wise work (model/lopt.h), with
+ * clip(v) = v > 1 ? 1 : (v < -1 ? -1 : v)  (so NaN passes unchanged, as
+ * does -0):
+ *
+ * Features, i < n, nmom (1..8) momenta stored [nmom][n] (momentum k of
+ * element i at mom[k*n + i]), rows of x ldx >= 2 + nmom floats apart:
+ *   for k < nmom:  t = omg[k] * g[i];  mom[k*n + i] = fma(gamma[k], mom[k*n + i], t)
+ *   x[i*ldx + 0] = clip(w[i]);  x[i*ldx + 1] = clip(g[i])
+ *   x[i*ldx + 2 + k] = clip(mom[k*n + i])   (the updated momentum), k < nmom
+ * The columns 2 + nmom .. ldx - 1 of x are not touched. (omg[k] is meant to
+ * be 1 - gamma[k] rounded once; the function takes it as given.)
+ *
+ * Learned update, i < n (m0 the momentum buffer of PyTorch's SGD):
+ *   m = fma(gamma0, m0[i], g[i]);  m0[i] = m
+ *   u = fma(beta, f[i], m);  w[i] = fma(-alpha, u, w[i])
+ *
+ * Row dot product, r < n, x n x k row-major and dense, k 1..64:
+ *   acc = b;  for p = 0, 1, ..., k - 1 in order: acc = fma(x[r*k + p], v[p], acc)
+ *   y[r] = acc
+ * (one fma chain per row, as the MLP's output columns above).
+ *
  * Every function checks its arguments (NULL, sizes < 1, widths > 64,
  * overflow, overlapping arrays) and returns WSK_OK or an error with a message
  * for wsk_last_error(), leaving its outputs untouched on failure. Large n is
@@ -79,8 +102,7 @@ typedef struct wsk_adam_params {
 
 /* One SGD-with-momentum step on n parameters: updates w and the momentum m
  * in place from the gradient g. w, g and m must not overlap. */
-wsk_status wsk_sgd_momentum(int64_t n, float *w, const float *g, float *m,
-                            const wsk_sgd_params *p);
+wsk_status wsk_sgd_momentum(int64_t n, float *w, const float *g, float *m, const wsk_sgd_params *p);
 
 /* One Adam / AdamW step on n parameters: updates w, m (first moment) and
  * v (second moment) in place from g. w, g, m and v must not overlap. */
@@ -99,6 +121,25 @@ typedef struct wsk_mlp3 {
 /* Y[n][o] = the MLP of each row of X[n][f]. Y must not overlap X or the
  * network's arrays. */
 wsk_status wsk_mlp3_forward(const wsk_mlp3 *net, int64_t n, const float *x, float *y);
+
+/* The learned optimizer's per-parameter features: updates the nmom momenta
+ * in mom ([nmom][n]) with g and writes the clipped w, g and momenta to
+ * columns 0 .. 1 + nmom of the n rows of x (ldx floats apart). gamma and
+ * omg hold nmom floats each. mom and x must not overlap each other or the
+ * inputs. */
+wsk_status wsk_lopt_features(int64_t n, const float *w, const float *g, int nmom,
+                             const float *gamma, const float *omg, float *mom, float *x,
+                             int64_t ldx);
+
+/* The learned optimizer's update w -= alpha (m0 + beta f) with the momentum
+ * buffer m0 (updated in place). w and m0 must not overlap each other, g or
+ * f. */
+wsk_status wsk_lopt_update(int64_t n, float *w, const float *g, const float *f, float *m0,
+                           float alpha, float beta, float gamma0);
+
+/* y[r] = b + x[r] . v as one fma chain per row, for the n rows of x (n x k,
+ * k 1..64). y must not overlap x or v. */
+wsk_status wsk_rowdot(int64_t n, int64_t k, const float *x, const float *v, float b, float *y);
 
 #ifdef __cplusplus
 }

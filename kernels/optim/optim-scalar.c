@@ -38,8 +38,8 @@ static void adam__scalar(size_t n, float *w, const float *g, float *m, float *v,
 }
 
 /* out[c] = (relu) chain b[c], fma(in[p], W[p][c], .) over p < kdim */
-static void layer(size_t kdim, size_t n, const float *in, const float *wt, const float *b,
-                  int relu, float *out) {
+static void layer(size_t kdim, size_t n, const float *in, const float *wt, const float *b, int relu,
+                  float *out) {
   for (size_t c = 0; c < n; c++) {
     float acc = b[c];
     for (size_t p = 0; p < kdim; p++) acc = fmaf(in[p], wt[p * n + c], acc);
@@ -58,5 +58,46 @@ static void mlp__scalar(const wsk_mlp3 *net, size_t n, const float *x, float *y)
   }
 }
 
-const wsk_optim_ukernels wsk_optim_ukernels__scalar = {WSK_ISA_SCALAR, sgd__scalar, adam__scalar,
-                                                        mlp__scalar};
+/* clip(v) = v > 1 ? 1 : (v < -1 ? -1 : v): NaN and -0 pass */
+static inline float clip1(float v) { return v > 1.0f ? 1.0f : (v < -1.0f ? -1.0f : v); }
+
+static void lopt_features__scalar(size_t n, const float *w, const float *g, size_t nmom,
+                                  const float *gamma, const float *omg, float *mom, size_t ldm,
+                                  float *x, size_t ldx) {
+  for (size_t i = 0; i < n; i++) {
+    float *xr = x + i * ldx;
+    const float gi = g[i];
+    xr[0] = clip1(w[i]);
+    xr[1] = clip1(gi);
+    for (size_t k = 0; k < nmom; k++) {
+      float *m = mom + k * ldm + i;
+      const float t = omg[k] * gi;
+      const float mk = fmaf(gamma[k], *m, t);
+      *m = mk;
+      xr[2 + k] = clip1(mk);
+    }
+  }
+}
+
+static void lopt_update__scalar(size_t n, float *w, const float *g, const float *f, float *m0,
+                                const wsk_optim_lopt_k *k) {
+  for (size_t i = 0; i < n; i++) {
+    const float m = fmaf(k->gamma0, m0[i], g[i]);
+    m0[i] = m;
+    const float u = fmaf(k->beta, f[i], m);
+    w[i] = fmaf(k->neg_alpha, u, w[i]);
+  }
+}
+
+static void rowdot__scalar(size_t n, size_t k, const float *x, const float *v, float b, float *y) {
+  for (size_t r = 0; r < n; r++) {
+    const float *xr = x + r * k;
+    float acc = b;
+    for (size_t p = 0; p < k; p++) acc = fmaf(xr[p], v[p], acc);
+    y[r] = acc;
+  }
+}
+
+const wsk_optim_ukernels wsk_optim_ukernels__scalar = {
+    WSK_ISA_SCALAR,        sgd__scalar,         adam__scalar,  mlp__scalar,
+    lopt_features__scalar, lopt_update__scalar, rowdot__scalar};
