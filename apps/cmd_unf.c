@@ -11,6 +11,7 @@
 
 #include "apps/commands.h"
 #include "model/io.h"
+#include "model/probe.h"
 #include "model/unf.h"
 #include "model/unf_lo.h"
 #include "model/unf_predict.h"
@@ -163,7 +164,8 @@ done:
 static void predict_usage(FILE *out) {
   fprintf(out,
           "usage: wsk unf predict --zoo DIR [--seed S] [--hidden H] [--epochs E]\n"
-          "                       [--batch B] [--lr LR] [--quiet]\n"
+          "                       [--batch B] [--lr LR] [--compare]\n"
+          "                       [--embeddings FILE] [--quiet]\n"
           "\n"
           "Predicts each checkpoint's test accuracy from its weights with an invariant\n"
           "UNF (two equivariant layers, the invariant pool, an MLP head), trained on the\n"
@@ -179,6 +181,11 @@ static void predict_usage(FILE *out) {
           "                validation tau is kept)\n"
           "  --batch B     checkpoints per step (default 32)\n"
           "  --lr LR       Adam's learning rate (default 0.001)\n"
+          "  --compare     also fit the ridge probes of `wsk probe` (s(W), W and, with\n"
+          "                --embeddings, the hyper-representation) on the same split\n"
+          "                and print their Kendall tau on the same test checkpoints\n"
+          "  --embeddings FILE  the hyper-representation for --compare (`wsk ssl`'s\n"
+          "                embeddings.safetensors)\n"
           "  --quiet       no progress on stderr\n"
           "  --help        print this help\n");
 }
@@ -186,6 +193,8 @@ static void predict_usage(FILE *out) {
 static int cmd_predict(int argc, char **argv) {
   wsk_unf_predict_config c;
   wsk_unf_predict_config_default(&c);
+  int compare = 0;
+  const char *emb = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const int nx = i + 1 < argc;
@@ -220,6 +229,10 @@ static int cmd_predict(int argc, char **argv) {
         fprintf(stderr, "wsk unf predict: --lr takes a positive number, not '%s'\n", argv[i]);
         return 2;
       }
+    } else if (strcmp(a, "--compare") == 0) {
+      compare = 1;
+    } else if (strcmp(a, "--embeddings") == 0 && nx) {
+      emb = argv[++i];
     } else if (strcmp(a, "--quiet") == 0) {
       c.quiet = 1;
     } else {
@@ -244,8 +257,38 @@ static int cmd_predict(int argc, char **argv) {
          r.split_rows[0], r.split_rows[1], r.split_rows[2]);
   printf("best epoch %d: validation tau %.4f\n", r.best_epoch, r.tau_val);
   printf("test: Kendall tau %.4f, R^2 %.4f   (%.1f s)\n", r.tau_test, r.r2_test, r.seconds);
+  int rc = 0;
+  if (compare) {
+    wsk_probe_options po;
+    memset(&po, 0, sizeof po);
+    po.zoo_dir = c.zoo_dir;
+    po.embeddings = emb;
+    po.seed = c.seed;
+    po.quiet = c.quiet;
+    po.predictions = 1;
+    wsk_probe_results *pr = calloc(1, sizeof *pr);
+    if (!pr || wsk_probe_run(&po, pr) != WSK_OK) {
+      fprintf(stderr, "wsk unf predict: the probes: %s\n", pr ? wsk_last_error() : "out of memory");
+      rc = 1;
+    } else {
+      printf(
+          "\n| predictor | Kendall tau | R^2 |\n|---|---|---|\n| UNF (invariant) | %.4f | %.4f |\n",
+          r.tau_test, r.r2_test);
+      for (int f = 0; f < WSK_PROBE_NFEAT; f++)
+        if (pr->pred[f])
+          printf("| linear probe on %s | %.4f | %.4f |\n", wsk_probe_feat_titles[f],
+                 wsk_kendall_tau(pr->pred[f], pr->pred_true, pr->pred_count), pr->cell[0][f].value);
+      if (pr->pred_count != r.pred_count)
+        printf(
+            "(the probes scored %zu test checkpoints, the UNF %zu: rows with non-finite "
+            "values differ)\n",
+            pr->pred_count, r.pred_count);
+    }
+    if (pr) wsk_probe_results_free(pr);
+    free(pr);
+  }
   wsk_unf_predict_result_free(&r);
-  return fflush(stdout) == 0 ? 0 : 1;
+  return fflush(stdout) == 0 ? rc : 1;
 }
 
 /* ---- dispatch ------------------------------------------------------------------------------ */
