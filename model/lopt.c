@@ -11,7 +11,6 @@
 
 #include "dispatch/error.h"
 #include "wsk/eltwise.h"
-#include "wsk/gemm.h"
 #include "wsk/optim.h"
 
 /* sleef.h declares the purecfma functions only when the compiler targets FMA;
@@ -314,28 +313,17 @@ static double acc_value(sq_acc *a) {
   return s;
 }
 
-static float clip1(float x) { return x > 1.0f ? 1.0f : (x < -1.0f ? -1.0f : x); }
-
-/* Features of the parameters [off, off + cnt) of one tensor (steps 1-3 of
- * model/lopt.h), into x rows off.. . The momenta are updated here. */
-static void tensor_features(wsk_lopt_state *s, const float *w, const float *g, size_t off,
-                            size_t cnt, const float *times) {
-  const size_t n = s->n;
+/* Steps 2-3 of model/lopt.h for the parameters [off, off + cnt) of one
+ * tensor, on the rows of x that wsk_lopt_features filled (columns 0..7: the
+ * clipped w, g and momenta): each column divided by its RMS over the
+ * tensor, then the time features. */
+static void tensor_scale(wsk_lopt_state *s, size_t off, size_t cnt, const float *times) {
   sq_acc acc[NPOINT];
   memset(acc, 0, sizeof acc);
   for (size_t i = off; i < off + cnt; i++) {
     if ((i - off) % ACC_FLUSH == 0 && i > off)
       for (int j = 0; j < NPOINT; j++) acc_flush(&acc[j]);
-    float *xr = s->x + i * F;
-    const float gi = g[i];
-    xr[0] = clip1(w[i]);
-    xr[1] = clip1(gi);
-    for (int k = 0; k < NMOM; k++) {
-      float *m = s->mom + (size_t)k * n + i;
-      const float t = mom_omg[k] * gi;
-      *m = fmaf(mom_gamma[k], *m, t);
-      xr[2 + k] = clip1(*m);
-    }
+    const float *xr = s->x + i * F;
     for (int j = 0; j < NPOINT; j++) acc_add(&acc[j], xr[j]);
   }
   float rms[NPOINT];
@@ -360,8 +348,11 @@ static wsk_status learned_step(const wsk_lopt *o, const float *meta, wsk_lopt_st
   float times[NTIME];
   for (int k = 0; k < NTIME; k++)
     times[k] = Sleef_finz_tanhf1_u10purecfma((float)((double)s->step / time_scale[k]));
+  /* step 1 and the clipped features of every parameter (element-wise, so
+   * one call over all tensors), then each tensor's RMS scaling */
+  WSK_TRY(wsk_lopt_features((int64_t)n, w, g, NMOM, mom_gamma, mom_omg, s->mom, s->x, F));
   for (int t = 0; t < o->spec.n_tensors; t++)
-    tensor_features(s, w, g, o->spec.t[t].offset, o->spec.t[t].numel, times);
+    tensor_scale(s, o->spec.t[t].offset, o->spec.t[t].numel, times);
 
   const wsk_mlp3 net = {F,
                         H,
@@ -378,22 +369,14 @@ static wsk_status learned_step(const wsk_lopt *o, const float *meta, wsk_lopt_st
   if (o->kind == WSK_LOPT_UNF) {
     WSK_TRY(wsk_unf_layer_forward(&o->layer, meta + o->off_head, s->h, s->f, s->ws));
   } else {
-    /* f = h v + b: one chain per row from +0 (wsk_gemm's), then + b */
-    WSK_TRY(wsk_gemm(WSK_NO_TRANS, WSK_NO_TRANS, (int64_t)n, 1, H, 1.0f, s->h, H,
-                     meta + o->off_head, 1, 0.0f, s->f, 1, meta + o->off_head + H, WSK_ACT_NONE));
+    /* f = b + h v: one fma chain per row, started at b */
+    WSK_TRY(wsk_rowdot((int64_t)n, H, s->h, meta + o->off_head, meta[o->off_head + H], s->f));
   }
 
   const float alpha = exp_meta(meta[WSK_LOPT_META_LOG_ALPHA]);
   const float beta = exp_meta(meta[WSK_LOPT_META_LOG_BETA]);
   const float gamma0 = 1.0f - exp_meta(meta[o->off_log_gamma0]);
-  const float nalpha = -alpha;
-  for (size_t i = 0; i < n; i++) {
-    const float m = fmaf(gamma0, s->m0[i], g[i]);
-    s->m0[i] = m;
-    const float u = fmaf(beta, s->f[i], m);
-    w[i] = fmaf(nalpha, u, w[i]);
-  }
-  return WSK_OK;
+  return wsk_lopt_update((int64_t)n, w, g, s->f, s->m0, alpha, beta, gamma0);
 }
 
 wsk_status wsk_lopt_step(const wsk_lopt *o, const float *meta, wsk_lopt_state *s, float *w,

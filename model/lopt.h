@@ -13,7 +13,8 @@
  *     gamma_k in (0.1, 0.5, 0.9, 0.99, 0.999, 0.9999):
  *       m_k = fma(gamma_k, m_k, (1 - gamma_k) * g)    [1 - gamma_k a float constant]
  *  2. per parameter, the 8 features (w, g, m_0.1 ... m_0.9999), each clipped
- *     to [-1, 1] (NaN stays NaN) and divided by that feature's RMS over the
+ *     to [-1, 1] (NaN stays NaN; step 1 and the clipping are
+ *     wsk_lopt_features of wsk/optim.h) and divided by that feature's RMS over the
  *     parameter's tensor:  rms = (float)sqrt(S / numel) + 1e-8f, where S, the
  *     sum of the clipped values' squares, is computed EXACTLY (integer sums
  *     per exponent folded into a 320-bit fixed-point number) and then
@@ -27,9 +28,10 @@
  *  4. the network: h = relu(mlp3(x)) with wsk_mlp3_forward (19 -> 32 -> 32 ->
  *     32, ReLU after each layer; the third ReLU is wsk_relu), then
  *       UNF:     f = wsk_unf_layer_forward(32 -> 1 channel, the spec's basis),
- *       DEEPSET: f[r] = (sum_k h[r][k] v[k]) + b, with wsk_gemm (the sum an
- *                fmaf chain from +0 over k = 0..31 in order, then one addition);
- *  5. the update (PyTorch's momentum buffer for m0):
+ *       DEEPSET: f[r] = b + sum_k h[r][k] v[k], with wsk_rowdot (one fma
+ *                chain started at b: acc = fma(h[r][k], v[k], acc) over
+ *                k = 0..31 in order);
+ *  5. the update (PyTorch's momentum buffer for m0), wsk_lopt_update:
  *       m0 = fma(gamma0, m0, g);  u = fma(beta, f, m0);  w = fma(-alpha, u, w)
  *     so w <- w - alpha (m0 + beta f).
  * alpha, beta and gamma0 are meta-learned IN LOG SPACE: the meta-vector holds
@@ -55,7 +57,8 @@
  * Determinism: every operation is a fixed IEEE operation or a kernel of the
  * parity contract, so the bits depend neither on the ISA tier nor on the
  * thread count. wsk_lopt_step allocates nothing (its scratch lives in the
- * state) and runs its own loops on the calling thread; callers parallelize
+ * state). Its kernels run one task on the calling thread for spaces below
+ * their chunk sizes (and serially inside a pool task); callers parallelize
  * over inner tasks.
  *
  * A wsk_lopt holds its basis and a layer that points at it: do not copy one
