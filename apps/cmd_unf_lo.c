@@ -105,7 +105,7 @@ void wsk_cmd_unf_meta_train_usage(FILE *out) {
           "  --data DIR        FashionMNIST's directory (default $WSK_DATA_DIR or\n"
           "                    /usr/share/datasets/fashion-mnist)\n"
           "  --horizon T       inner steps of a task instance (default 1000)\n"
-          "  --meta-steps N    ES steps (default 300)\n"
+          "  --meta-steps N    ES steps (default 1000)\n"
           "  --tasks N         parallel task instances, each an antithetic pair, spread\n"
           "                    over the threads (default 16)\n"
           "  --truncation K    inner steps per ES step (default 50)\n"

@@ -33,7 +33,7 @@ void wsk_lo_config_default(wsk_lo_config *c) {
   memset(c, 0, sizeof *c);
   c->task = WSK_TASK_MLP;
   c->horizon = 1000;
-  c->meta_steps = 300;
+  c->meta_steps = 1000;
   c->tasks = 16;
   c->truncation = 50;
   c->sigma = 0.01f;
@@ -62,8 +62,8 @@ static wsk_status check_config(const wsk_lo_config *c) {
     return wsk__fail(WSK_ERR_ARG, "learned optimizer: the horizon must be %d..10000000 steps (%d)",
                      FINAL_STEPS, c->horizon);
   if (c->meta_steps < 0 || c->tasks < 1 || c->tasks > 4096 || c->truncation < 1 ||
-      !(c->sigma > 0) || !(c->beta_init > 0) || c->eval_seeds < 1 || c->eval_seeds > 1000 || c->tune_seeds < 1 ||
-      c->tune_seeds > 1000)
+      !(c->sigma > 0) || !(c->beta_init > 0) || c->eval_seeds < 1 || c->eval_seeds > 1000 ||
+      c->tune_seeds < 1 || c->tune_seeds > 1000)
     return wsk__fail(WSK_ERR_ARG,
                      "learned optimizer: invalid settings (meta-steps %lld >= 0, tasks %d in "
                      "1..4096, truncation %d >= 1, sigma %g > 0, eval seeds %d and tune seeds %d "
@@ -121,8 +121,8 @@ static void settings_string(const wsk_lo_config *c, wsk_lopt_kind k, int init_sg
              "task=%s horizon=%d train_images=%zu meta_steps=%lld tasks=%d truncation=%d "
              "sigma=%g meta_lr=%g beta_init=%g seed=%llu init=%s",
              wsk_task_name(c->task), c->horizon, c->train_images, (long long)c->meta_steps,
-             c->tasks, c->truncation, (double)c->sigma, (double)c->meta_lr,
-             (double)c->beta_init, (unsigned long long)c->seed, init_sgdm ? "sgdm" : "default");
+             c->tasks, c->truncation, (double)c->sigma, (double)c->meta_lr, (double)c->beta_init,
+             (unsigned long long)c->seed, init_sgdm ? "sgdm" : "default");
   }
 }
 
@@ -384,18 +384,34 @@ wsk_status wsk_lo_eval_markdown(const wsk_lo_eval_result *r, wsk_strbuf *out) {
   if (!r || !out) return wsk__fail(WSK_ERR_NULL, "wsk_lo_eval_markdown: NULL argument");
   static const char *const title[WSK_LOPT_COUNT] = {
       "UNF (learned)", "Deep Set (learned)", "SGD + momentum (meta-tuned)", "Adam (tuned lr)"};
+  const int N = r->seeds, paired = r->row[WSK_LOPT_UNF].present && N > 1;
   WSK_TRY(wsk_strbuf_printf(out,
-                            "| optimizer | final training loss (mean ± s.e., %d seeds) | "
-                            "meta-parameters |\n|---|---|---|\n",
-                            r->seeds));
+                            "| optimizer | final training loss (mean ± s.e., %d seeds) |%s "
+                            "meta-parameters |\n|---|---|%s---|\n",
+                            N, paired ? " minus UNF's, same seeds (mean ± s.e.) |" : "",
+                            paired ? "---|" : ""));
   for (int k = 0; k < WSK_LOPT_COUNT; k++) {
     const wsk_lo_eval_row *w = &r->row[k];
     if (!w->present) {
-      WSK_TRY(wsk_strbuf_printf(out, "| %s | — | not trained |\n", title[k]));
+      WSK_TRY(
+          wsk_strbuf_printf(out, "| %s | — |%s not trained |\n", title[k], paired ? " — |" : ""));
       continue;
     }
-    WSK_TRY(wsk_strbuf_printf(out, "| %s | %.4f ± %.4f | %s |\n", title[k], w->mean, w->se,
-                              w->describe));
+    WSK_TRY(wsk_strbuf_printf(out, "| %s | %.4f ± %.4f |", title[k], w->mean, w->se));
+    if (paired && k == WSK_LOPT_UNF) {
+      WSK_TRY(wsk_strbuf_printf(out, " — |"));
+    } else if (paired) {
+      /* the paired difference: every optimizer trains the same held-out seeds */
+      double m = 0, ss = 0;
+      for (int i = 0; i < N; i++) m += r->final[k * N + i] - r->final[WSK_LOPT_UNF * N + i];
+      m /= N;
+      for (int i = 0; i < N; i++) {
+        const double d = r->final[k * N + i] - r->final[WSK_LOPT_UNF * N + i] - m;
+        ss += d * d;
+      }
+      WSK_TRY(wsk_strbuf_printf(out, " %+.4f ± %.4f |", m, sqrt(ss / (N - 1)) / sqrt((double)N)));
+    }
+    WSK_TRY(wsk_strbuf_printf(out, " %s |\n", w->describe));
   }
   return WSK_OK;
 }

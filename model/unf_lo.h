@@ -45,7 +45,7 @@ typedef struct wsk_lo_config {
   wsk_task_kind task;
   size_t train_images; /* training images the tasks draw from (0: all 60,000) */
   int horizon;         /* inner steps of a task instance (default 1000) */
-  int64_t meta_steps;  /* ES meta-steps (default 300) */
+  int64_t meta_steps;  /* ES meta-steps (default 1000) */
   int tasks;           /* parallel task instances of ES (default 16) */
   int truncation;      /* inner steps per ES unroll (default 50) */
   float sigma;         /* ES perturbation (default 0.01) */
