@@ -326,10 +326,11 @@ static wsk_status ckpt_write(const es_run *r, const char *path) {
     b += r->sb;
   }
   b = put_u64(b, fnv1a(FNV_INIT, buf, (size_t)(b - buf)));
-  if ((size_t)(b - buf) != total) {
+  const size_t written = (size_t)(b - buf);
+  if (written != total) {
     free(buf);
     return wsk__fail(WSK_ERR_ARG, "%s: internal error: checkpoint of %zu bytes, expected %zu", path,
-                     (size_t)(b - buf), total);
+                     written, total);
   }
   const wsk_status s = wsk_file_write_atomic(path, buf, total);
   free(buf);
