@@ -355,6 +355,22 @@ void wsk_lo_eval_result_free(wsk_lo_eval_result *r) {
 }
 
 static int plot_curves(const char *dir, const wsk_lo_eval_result *r) {
+  /* the y range: the curves' extent, so the late differences show */
+  double lo = INFINITY, hi = 0;
+  for (int k = 0; k < WSK_LOPT_COUNT; k++)
+    for (int t = 0; r->row[k].present && t < r->horizon; t++) {
+      const double v = r->curve[(size_t)k * r->horizon + t];
+      if (isfinite(v) && v > 0) {
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+      }
+    }
+  if (!(lo < hi)) {
+    lo = 0.01;
+    hi = 10;
+  }
+  lo *= 0.9;
+  hi *= 1.1;
   wsk_strbuf b = WSK_STRBUF_INIT;
   wsk_strbuf_printf(&b,
                     "set terminal pngcairo size 800,480 noenhanced\n"
@@ -362,11 +378,14 @@ static int plot_curves(const char *dir, const wsk_lo_eval_result *r) {
                     "set datafile separator ','\n"
                     "set key top right\n"
                     "set logscale y\n"
+                    "set yrange [%g:%g]\n"
+                    "set ytics (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1, 1.5, "
+                    "2, 3, 5, 10)\n"
                     "set xlabel 'step'\n"
                     "set ylabel 'training loss (mean of %d held-out seeds, 20-step average)'\n"
                     "set title 'Learned optimizers on the %s task'\n"
                     "plot",
-                    r->seeds, wsk_task_name(r->task));
+                    lo, hi, r->seeds, wsk_task_name(r->task));
   int first = 1;
   for (int k = 0; k < WSK_LOPT_COUNT; k++) {
     if (!r->row[k].present) continue;
