@@ -131,7 +131,31 @@ wsk_status wsk_lopt_init_meta(const wsk_lopt *o, wsk_rng *rng, float *meta) {
     meta[o->off_head + H] = 0.0f;
     return WSK_OK;
   }
-  return wsk_unf_layer_init(&o->layer, rng, meta + o->off_head);
+  /* the UNF head starts as the Deep Set's head: every tensor's pointwise term
+   * (each output axis fed by the same axis of the same tensor) gets the Deep
+   * Set's weights v (one draw, as above), every other term and every bias 0;
+   * so both learned optimizers start from the same function and the UNF's
+   * equivariant terms grow only where meta-training finds them useful */
+  float v[H];
+  init_uniform(rng, v, H, H);
+  float *head = meta + o->off_head;
+  memset(head, 0, o->n_head * sizeof(float));
+  const wsk_unf_basis *b = &o->basis;
+  for (int t = 0; t < o->spec.n_tensors; t++) {
+    size_t row, bias;
+    WSK_TRY(wsk_unf_layer_param_offset(&o->layer, t, &row, &bias));
+    const int rank = o->spec.t[t].rank;
+    for (int g = b->first_group[t]; g < b->first_group[t + 1]; g++)
+      for (int i = b->groups[g].first_term; i < b->groups[g].first_term + b->groups[g].n_terms;
+           i++, row += H) {
+        const wsk_unf_term *term = &b->terms[i];
+        int pointwise = term->in == t && term->n_blocks == rank;
+        for (int a = 0; a < rank && pointwise; a++)
+          pointwise = term->block[a] == term->block[rank + a];
+        if (pointwise) memcpy(head + row, v, sizeof v);
+      }
+  }
+  return WSK_OK;
 }
 
 static double rms_of(const float *x, size_t n) {

@@ -46,7 +46,13 @@
  * Initialization: alpha = 0.1, beta = 0.001, gamma0 = 0.9; the MLP's weights
  * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's nn.Linear default) and its
  * biases 0, so the first update's size is set by alpha and beta alone; the
- * UNF head by wsk_unf_layer_init, the Deep Set head like an MLP layer.
+ * Deep Set head v like an MLP layer, b = 0; the UNF head as the Deep Set's
+ * (the same draws): every tensor's pointwise term (each output axis fed by
+ * the same axis of the same tensor) gets v, every other term and bias 0.
+ * Both learned optimizers start from the same function, and the UNF's
+ * equivariant terms grow only where meta-training finds them useful (with
+ * wsk_unf_layer_init's paper initialization of all 32 x 32 head weights,
+ * ES's noisy steps left those terms random and the UNF behind the Deep Set).
  *
  * BASELINES.
  *   SGDM: meta = [log alpha, log(1 - gamma0)]; the update is wsk_sgd_momentum

@@ -109,6 +109,17 @@ static void meta_path(const setup *S, wsk_lopt_kind k, const char *ext, char *bu
   snprintf(buf, n, "%s/%s%s", S->dir, wsk_lopt_name(k), ext);
 }
 
+/* Adam's step on the meta-parameters: the configured one, else 1e-3 for the
+ * learned optimizers (thousands of network weights whose ES gradients are
+ * mostly noise: at model/es.h's 3e-3 Adam's unit-size steps random-walk the
+ * UNF head's weights to four times their initial size in 1,000 steps, and
+ * two of three meta-training seeds then diverged late in the inner runs)
+ * and model/es.h's 3e-3 for SGDM's two scalars. */
+static float meta_lr_of(const wsk_lo_config *c, wsk_lopt_kind k) {
+  if (c->meta_lr > 0) return c->meta_lr;
+  return (k == WSK_LOPT_UNF || k == WSK_LOPT_DEEPSET) ? 1e-3f : 3e-3f;
+}
+
 /* The settings a meta-parameter file was made with (compared on a rerun). */
 static void settings_string(const wsk_lo_config *c, wsk_lopt_kind k, int init_sgdm, char *buf,
                             size_t n) {
@@ -121,8 +132,8 @@ static void settings_string(const wsk_lo_config *c, wsk_lopt_kind k, int init_sg
              "task=%s horizon=%d train_images=%zu meta_steps=%lld tasks=%d truncation=%d "
              "sigma=%g meta_lr=%g beta_init=%g seed=%llu init=%s",
              wsk_task_name(c->task), c->horizon, c->train_images, (long long)c->meta_steps,
-             c->tasks, c->truncation, (double)c->sigma, (double)c->meta_lr, (double)c->beta_init,
-             (unsigned long long)c->seed, init_sgdm ? "sgdm" : "default");
+             c->tasks, c->truncation, (double)c->sigma, (double)meta_lr_of(c, k),
+             (double)c->beta_init, (unsigned long long)c->seed, init_sgdm ? "sgdm" : "default");
   }
 }
 
@@ -306,7 +317,7 @@ wsk_status wsk_lo_meta_train(const wsk_lo_config *c, wsk_lopt_kind k, wsk_lo_tra
     ec.tasks = c->tasks;
     ec.truncation = c->truncation;
     ec.sigma = c->sigma;
-    if (c->meta_lr > 0) ec.lr = c->meta_lr;
+    ec.lr = meta_lr_of(c, k);
     ec.steps = c->meta_steps;
     ec.seed = c->seed;
     ec.checkpoint = ckpt;

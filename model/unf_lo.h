@@ -49,7 +49,8 @@ typedef struct wsk_lo_config {
   int tasks;           /* parallel task instances of ES (default 16) */
   int truncation;      /* inner steps per ES unroll (default 50) */
   float sigma;         /* ES perturbation (default 0.01) */
-  float meta_lr;       /* Adam's step on the meta-parameters (default: model/es.h's) */
+  float meta_lr;       /* Adam's step on the meta-parameters (0, the default:
+                          1e-3 for UNF and Deep Set, 3e-3 for SGDM) */
   int eval_seeds;      /* held-out instances per optimizer (default 5) */
   int tune_seeds;      /* Adam grid: instances per learning rate (default 3) */
   uint64_t seed;
