@@ -302,6 +302,59 @@ static void test_zero_head_is_sgdm(void **state) {
   free(g);
 }
 
+/* The UNF head starts as the Deep Set's head: from one seed both learned
+ * optimizers take the same steps (the pointwise terms carry the Deep Set's
+ * v, every other term and bias is 0; the products are the same chains), and
+ * the equivariant terms of the UNF head are exactly 0. */
+static void test_unf_init_is_deepset(void **state) {
+  (void)state;
+  wsk_unf_spec s;
+  spec_of("mlp", &s);
+  const size_t n = s.numel;
+  wsk_lopt u, d;
+  assert_int_equal(wsk_lopt_make(WSK_LOPT_UNF, &s, &u), WSK_OK);
+  assert_int_equal(wsk_lopt_make(WSK_LOPT_DEEPSET, &s, &d), WSK_OK);
+  float *mu = falloc(u.n_meta), *md = falloc(d.n_meta);
+  wsk_rng ru, rd;
+  wsk_rng_seed(&ru, 5, 1);
+  wsk_rng_seed(&rd, 5, 1);
+  assert_int_equal(wsk_lopt_init_meta(&u, &ru, mu), WSK_OK);
+  assert_int_equal(wsk_lopt_init_meta(&d, &rd, md), WSK_OK);
+  /* the shared part is the same; the head: 4 pointwise terms of 32 non-zero
+   * weights each, equal to the Deep Set's v, and nothing else */
+  assert_memory_equal(mu, md, u.off_head * sizeof(float));
+  size_t nonzero = 0;
+  for (size_t i = 0; i < u.n_head; i++) nonzero += mu[u.off_head + i] != 0.0f;
+  assert_int_equal(nonzero, 4 * 32);
+  for (int t = 0; t < s.n_tensors; t++) {
+    size_t row, bias;
+    assert_int_equal(wsk_unf_layer_param_offset(&u.layer, t, &row, &bias), WSK_OK);
+    assert_true(mu[u.off_head + bias] == 0.0f);
+  }
+  float *wa = falloc(n), *wb = falloc(n), *g = falloc(n);
+  tu_rng r = {12};
+  tu_fill(&r, wa, n, -1, 1);
+  memcpy(wb, wa, n * 4);
+  wsk_lopt_state *sa, *sb;
+  assert_int_equal(wsk_lopt_state_create(&u, &sa), WSK_OK);
+  assert_int_equal(wsk_lopt_state_create(&d, &sb), WSK_OK);
+  for (int t = 0; t < 3; t++) {
+    tu_fill(&r, g, n, -0.5f, 0.5f);
+    assert_int_equal(wsk_lopt_step(&u, mu, sa, wa, g), WSK_OK);
+    assert_int_equal(wsk_lopt_step(&d, md, sb, wb, g), WSK_OK);
+    tu_assert_bits(wa, wb, n, "the initial UNF vs the initial Deep Set");
+  }
+  wsk_lopt_state_free(sa);
+  wsk_lopt_state_free(sb);
+  wsk_lopt_free(&u);
+  wsk_lopt_free(&d);
+  free(mu);
+  free(md);
+  free(wa);
+  free(wb);
+  free(g);
+}
+
 /* ---- equivariance ------------------------------------------------------------------------ */
 
 static void check_equivariance(const char *spec_name, wsk_lopt_kind kind, double tol) {
@@ -530,6 +583,7 @@ int main(void) {
       cmocka_unit_test(test_sgdm_adam_bits),
       cmocka_unit_test(test_features),
       cmocka_unit_test(test_zero_head_is_sgdm),
+      cmocka_unit_test(test_unf_init_is_deepset),
       cmocka_unit_test(test_equivariance_deepset),
       cmocka_unit_test(test_equivariance_unf),
       cmocka_unit_test(test_state_and_threads),
