@@ -35,7 +35,7 @@ void wsk_cmd_pipeline_usage(FILE *out) {
           "  (default)  600 MLPs x 12 epochs on 5,000 images (checkpoints every 2), a\n"
           "             2+2-block transformer trained 100 epochs; learned optimizers\n"
           "             meta-trained 1,000 ES steps (16 instances, horizon 1000); about\n"
-          "             25 minutes on 2 cores\n"
+          "             18 minutes on 2 cores\n"
           "  --smoke    8 MLPs x 2 epochs on 512 images, a tiny transformer, 2 ES steps:\n"
           "             seconds (what the test command runs, natively and under\n"
           "             qemu-aarch64)\n"

@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 typedef enum wsk_pipeline_budget {
-  WSK_PIPELINE_DEFAULT = 0, /* about 25 minutes on 2 cores */
+  WSK_PIPELINE_DEFAULT = 0, /* about 18 minutes on 2 cores */
   WSK_PIPELINE_SMOKE = 1,   /* seconds: CI and emulated ARM */
   WSK_PIPELINE_FULL = 2     /* paper scale: hours */
 } wsk_pipeline_budget;
