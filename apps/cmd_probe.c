@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apps/args.h"
 #include "apps/commands.h"
 #include "model/io.h"
 #include "model/probe.h"
@@ -41,16 +42,6 @@ void wsk_cmd_probe_usage(FILE *out) {
           "  --help             print this help\n");
 }
 
-static int parse_u64(const char *s, uint64_t *v) {
-  if (!*s || *s == '-' || *s == '+') return 0;
-  char *end;
-  errno = 0;
-  const unsigned long long x = strtoull(s, &end, 10);
-  if (errno || *end) return 0;
-  *v = (uint64_t)x;
-  return 1;
-}
-
 int wsk_cmd_probe(int argc, char **argv) {
   wsk_probe_options opt;
   memset(&opt, 0, sizeof opt);
@@ -63,7 +54,7 @@ int wsk_cmd_probe(int argc, char **argv) {
     } else if (strcmp(a, "--embeddings") == 0 && has_next) {
       opt.embeddings = argv[++i];
     } else if (strcmp(a, "--seed") == 0 && has_next) {
-      if (!parse_u64(argv[++i], &opt.seed)) {
+      if (!wsk_arg_u64(argv[++i], &opt.seed)) {
         fprintf(stderr, "wsk probe: --seed takes a non-negative integer, not '%s'\n", argv[i]);
         return 2;
       }

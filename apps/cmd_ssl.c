@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apps/args.h"
 #include "apps/commands.h"
 #include "model/ssl_train.h"
 #include "wsk/status.h"
@@ -75,15 +76,6 @@ static int parse_long(const char *s, long lo, long hi, long *v) {
   const long x = strtol(s, &end, 10);
   if (errno || *end || x < lo || x > hi) return 0;
   *v = x;
-  return 1;
-}
-static int parse_u64(const char *s, uint64_t *v) {
-  if (!*s || *s == '-' || *s == '+') return 0;
-  char *end;
-  errno = 0;
-  const unsigned long long x = strtoull(s, &end, 10);
-  if (errno || *end) return 0;
-  *v = (uint64_t)x;
   return 1;
 }
 static int parse_float(const char *s, float *v) {
@@ -155,9 +147,9 @@ int wsk_cmd_ssl(int argc, char **argv) {
     } else if (strcmp(a, "--gamma") == 0) {
       ok = parse_float(v, &c.gamma) && c.gamma >= 0.0f && c.gamma <= 1.0f;
     } else if (strcmp(a, "--seed") == 0) {
-      ok = parse_u64(v, &c.seed);
+      ok = wsk_arg_u64(v, &c.seed);
     } else if (strcmp(a, "--split-seed") == 0) {
-      ok = parse_u64(v, &c.split_seed);
+      ok = wsk_arg_u64(v, &c.split_seed);
     } else if (strcmp(a, "--steps") == 0) {
       ok = parse_long(v, 1, 100000, &steps);
     } else if (strcmp(a, "--arch") == 0) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apps/args.h"
 #include "apps/commands.h"
 #include "model/io.h"
 #include "model/probe.h"
@@ -17,31 +18,11 @@
 #include "model/unf_predict.h"
 #include "wsk/status.h"
 
-/* ---- shared option parsing -------------------------------------------------------------- */
-
-static int parse_u64(const char *s, uint64_t *v) {
-  if (!*s || *s == '-' || *s == '+') return 0;
-  char *end;
-  errno = 0;
-  const unsigned long long x = strtoull(s, &end, 10);
-  if (errno || *end) return 0;
-  *v = (uint64_t)x;
-  return 1;
-}
-
-static int parse_int(const char *s, int lo, int hi, int *v) {
+/* an int option in [lo, hi] */
+static int arg_int(const char *s, int lo, int hi, int *v) {
   uint64_t x;
-  if (!parse_u64(s, &x) || x < (uint64_t)lo || x > (uint64_t)hi) return 0;
+  if (!wsk_arg_range(s, (uint64_t)lo, (uint64_t)hi, &x)) return 0;
   *v = (int)x;
-  return 1;
-}
-
-static int parse_float(const char *s, float *v) {
-  char *end;
-  errno = 0;
-  const float x = strtof(s, &end);
-  if (!*s || errno || *end || !(x > 0) || x != x) return 0;
-  *v = x;
   return 1;
 }
 
@@ -204,28 +185,28 @@ static int cmd_predict(int argc, char **argv) {
     } else if (strcmp(a, "--zoo") == 0 && nx) {
       c.zoo_dir = argv[++i];
     } else if (strcmp(a, "--seed") == 0 && nx) {
-      if (!parse_u64(argv[++i], &c.seed)) {
+      if (!wsk_arg_u64(argv[++i], &c.seed)) {
         fprintf(stderr, "wsk unf predict: --seed takes a non-negative integer, not '%s'\n",
                 argv[i]);
         return 2;
       }
     } else if (strcmp(a, "--hidden") == 0 && nx) {
-      if (!parse_int(argv[++i], 1, 64, &c.hidden)) {
+      if (!arg_int(argv[++i], 1, 64, &c.hidden)) {
         fprintf(stderr, "wsk unf predict: --hidden takes 1..64, not '%s'\n", argv[i]);
         return 2;
       }
     } else if (strcmp(a, "--epochs") == 0 && nx) {
-      if (!parse_int(argv[++i], 1, 100000, &c.epochs)) {
+      if (!arg_int(argv[++i], 1, 100000, &c.epochs)) {
         fprintf(stderr, "wsk unf predict: --epochs takes 1..100000, not '%s'\n", argv[i]);
         return 2;
       }
     } else if (strcmp(a, "--batch") == 0 && nx) {
-      if (!parse_int(argv[++i], 1, 4096, &c.batch)) {
+      if (!arg_int(argv[++i], 1, 4096, &c.batch)) {
         fprintf(stderr, "wsk unf predict: --batch takes 1..4096, not '%s'\n", argv[i]);
         return 2;
       }
     } else if (strcmp(a, "--lr") == 0 && nx) {
-      if (!parse_float(argv[++i], &c.lr)) {
+      if (!wsk_arg_positive(argv[++i], &c.lr)) {
         fprintf(stderr, "wsk unf predict: --lr takes a positive number, not '%s'\n", argv[i]);
         return 2;
       }

@@ -6,26 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apps/args.h"
 #include "apps/commands.h"
 #include "model/unf_lo.h"
 #include "wsk/status.h"
 
+/* an integer option in [lo, hi] (lo >= 0) */
 static int parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *v) {
-  if (!*s || *s == '+') return 0;
-  char *end;
-  errno = 0;
-  const long long x = strtoll(s, &end, 10);
-  if (errno || *end || x < lo || x > hi) return 0;
+  uint64_t x;
+  if (!wsk_arg_range(s, (uint64_t)lo, (uint64_t)hi, &x)) return 0;
   *v = (int64_t)x;
-  return 1;
-}
-
-static int parse_pos_float(const char *s, float *v) {
-  char *end;
-  errno = 0;
-  const float x = strtof(s, &end);
-  if (!*s || errno || *end || !(x > 0)) return 0;
-  *v = x;
   return 1;
 }
 
@@ -186,18 +176,18 @@ int wsk_cmd_unf_meta_train(int argc, char **argv) {
       }
       c.truncation = (int)v;
     } else if (strcmp(a, "--sigma") == 0 && nx) {
-      if (!parse_pos_float(argv[++i], &c.sigma)) {
+      if (!wsk_arg_positive(argv[++i], &c.sigma)) {
         fprintf(stderr, "wsk unf meta-train: --sigma takes a positive number, not '%s'\n", argv[i]);
         return 2;
       }
     } else if (strcmp(a, "--meta-lr") == 0 && nx) {
-      if (!parse_pos_float(argv[++i], &c.meta_lr)) {
+      if (!wsk_arg_positive(argv[++i], &c.meta_lr)) {
         fprintf(stderr, "wsk unf meta-train: --meta-lr takes a positive number, not '%s'\n",
                 argv[i]);
         return 2;
       }
     } else if (strcmp(a, "--beta-init") == 0 && nx) {
-      if (!parse_pos_float(argv[++i], &c.beta_init)) {
+      if (!wsk_arg_positive(argv[++i], &c.beta_init)) {
         fprintf(stderr, "wsk unf meta-train: --beta-init takes a positive number, not '%s'\n",
                 argv[i]);
         return 2;
