@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dispatch/error.h"
@@ -458,4 +459,25 @@ long wsk_csv_col(const wsk_csv *c, const char *name) {
   for (size_t i = 0; i < c->ncols; i++)
     if (strcmp(c->header[i], name) == 0) return (long)i;
   return -1;
+}
+
+char *wsk_path_join(const char *dir, const char *name) {
+  const size_t a = strlen(dir), b = strlen(name);
+  char *p = malloc(a + b + 2);
+  if (!p) return NULL;
+  if (name[0] == '/') {
+    memcpy(p, name, b + 1);
+    return p;
+  }
+  memcpy(p, dir, a);
+  size_t o = a;
+  if (a > 0 && dir[a - 1] != '/') p[o++] = '/';
+  memcpy(p + o, name, b + 1);
+  return p;
+}
+
+double wsk_now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

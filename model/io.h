@@ -35,6 +35,13 @@ wsk_status wsk_file_write_atomic(const char *path, const void *data, size_t n);
  * byte after the n bytes, so text can be used as a C string. */
 wsk_status wsk_file_read(const char *path, void **data, size_t *n);
 
+/* dir + "/" + name, malloc'd (caller frees), NULL when out of memory; no
+ * slash is doubled, and an absolute name is returned as is. */
+char *wsk_path_join(const char *dir, const char *name);
+
+/* Seconds on the monotonic clock (for timing stages; any origin). */
+double wsk_now_s(void);
+
 /* mkdir -p: creates path and its missing parents (mode 0777 & ~umask);
  * an existing directory is fine, an existing non-directory is an error. */
 wsk_status wsk_mkdir_p(const char *path);

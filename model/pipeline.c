@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "dispatch/error.h"
 #include "model/io.h"
@@ -101,12 +100,6 @@ void wsk_pipeline_unf_configs(const wsk_pipeline_config *c, char *lo_dir, size_t
   pred->zoo_dir = zoo_dir;
   pred->seed = c->seed;
   pred->quiet = !c->progress;
-}
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* The SSL loss curve: ssl/ssl_loss.csv. */
@@ -302,20 +295,20 @@ wsk_status wsk_pipeline_run(const wsk_pipeline_config *c, wsk_pipeline_result *r
   wsk_zoo_config zc;
   wsk_ssl_config sc;
   wsk_pipeline_stage_configs(c, zoo_dir, sizeof zoo_dir, ssl_dir, sizeof ssl_dir, &zc, &sc);
-  const double t0 = now_s();
+  const double t0 = wsk_now_s();
 
   if (c->progress) fprintf(stderr, "wsk pipeline: 1/3 zoo -> %s\n", zoo_dir);
-  double t = now_s();
+  double t = wsk_now_s();
   WSK_TRY(wsk_zoo_run(&zc, NULL, NULL, &r->zoo));
-  r->seconds[0] = now_s() - t;
+  r->seconds[0] = wsk_now_s() - t;
 
   if (c->progress) fprintf(stderr, "wsk pipeline: 2/3 SSL hyper-representation -> %s\n", ssl_dir);
-  t = now_s();
+  t = wsk_now_s();
   WSK_TRY(wsk_ssl_run(&sc, &r->ssl));
-  r->seconds[1] = now_s() - t;
+  r->seconds[1] = wsk_now_s() - t;
 
   if (c->progress) fprintf(stderr, "wsk pipeline: 3/3 probes\n");
-  t = now_s();
+  t = wsk_now_s();
   char emb[1100], md[1100];
   snprintf(emb, sizeof emb, "%s/embeddings.safetensors", ssl_dir);
   snprintf(md, sizeof md, "%s/probe.md", c->out_dir);
@@ -329,7 +322,7 @@ wsk_status wsk_pipeline_run(const wsk_pipeline_config *c, wsk_pipeline_result *r
   WSK_TRY(wsk_probe_run(&po, &r->probe));
   char *csv_path = NULL;
   WSK_TRY(wsk_probe_write(&r->probe, md, &csv_path));
-  r->seconds[2] = now_s() - t;
+  r->seconds[2] = wsk_now_s() - t;
   for (int f = 0; f < WSK_PROBE_NFEAT; f++)
     r->probe_tau[f] = r->probe.pred[f] ? wsk_kendall_tau(r->probe.pred[f], r->probe.pred_true,
                                                          r->probe.pred_count)
@@ -345,25 +338,25 @@ wsk_status wsk_pipeline_run(const wsk_pipeline_config *c, wsk_pipeline_result *r
                                                       WSK_LOPT_DEEPSET, WSK_LOPT_UNF};
   if (c->progress)
     fprintf(stderr, "wsk pipeline: 4/6 learned optimizers: meta-training -> %s\n", lo_dir);
-  t = now_s();
+  t = wsk_now_s();
   for (int k = 0; k < ntasks; k++) {
     lo.task = (wsk_task_kind)k;
     for (int j = 0; j < WSK_LOPT_COUNT; j++)
       WSK_TRY(wsk_lo_meta_train(&lo, order[j], &r->lo_train[k][order[j]]));
   }
-  r->seconds[3] = now_s() - t;
+  r->seconds[3] = wsk_now_s() - t;
   if (c->progress) fprintf(stderr, "wsk pipeline: 5/6 learned optimizers: held-out evaluation\n");
-  t = now_s();
+  t = wsk_now_s();
   for (int k = 0; k < ntasks; k++) {
     lo.task = (wsk_task_kind)k;
     WSK_TRY(wsk_lo_eval(&lo, &r->lo_eval[k]));
   }
-  r->seconds[4] = now_s() - t;
+  r->seconds[4] = wsk_now_s() - t;
   if (c->progress) fprintf(stderr, "wsk pipeline: 6/6 UNF predictor of test accuracy\n");
-  t = now_s();
+  t = wsk_now_s();
   WSK_TRY(wsk_unf_predict_run(&pc, &r->predict));
-  r->seconds[5] = now_s() - t;
-  r->total_seconds = now_s() - t0;
+  r->seconds[5] = wsk_now_s() - t;
+  r->total_seconds = wsk_now_s() - t0;
 
   /* the digest: zoo.csv, the embeddings' bits, the probe table (CSV), the
    * learned optimizers' final losses, the predictor's test predictions */

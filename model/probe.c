@@ -166,8 +166,8 @@ static wsk_status check_split_rows(const uint8_t *split, size_t n, size_t counts
 /* wsk_probe_ridge, and the test rows' predictions (test_pred: rows of the
  * test split in order x nt, or NULL) */
 static wsk_status ridge(const double *x, size_t n, size_t d, const uint8_t *split, const double *y,
-                        size_t nt, const double *grid, size_t ngrid, double *lambda,
-                        double *val_r2, double *test_r2, double *test_pred) {
+                        size_t nt, const double *grid, size_t ngrid, double *lambda, double *val_r2,
+                        double *test_r2, double *test_pred) {
   if (!x || !split || !y || !lambda || !val_r2 || !test_r2)
     return wsk__fail(WSK_ERR_NULL, "wsk_probe_ridge: NULL argument");
   if (!grid) {
@@ -718,21 +718,6 @@ static void zoo_free(zoo_data *z) {
   for (int k = 0; k < WSK_PROBE_NPROP; k++) free(z->labels[k]);
 }
 
-static char *path_join(const char *dir, const char *name) {
-  const size_t a = strlen(dir), b = strlen(name);
-  char *p = malloc(a + b + 2);
-  if (!p) return NULL;
-  if (name[0] == '/') {
-    memcpy(p, name, b + 1);
-  } else {
-    memcpy(p, dir, a);
-    size_t o = a;
-    if (a > 0 && dir[a - 1] != '/') p[o++] = '/';
-    memcpy(p + o, name, b + 1);
-  }
-  return p;
-}
-
 /* a finite or non-finite number filling the whole field ("nan" and "inf" are
  * numbers; the row is then left out) */
 static int parse_number(const char *s, double *v) {
@@ -831,7 +816,7 @@ static wsk_status load_checkpoints(const wsk_probe_options *opt, zoo_data *z) {
   char *first_path = NULL;
   wsk_progress *pr = opt->quiet ? NULL : wsk_progress_begin("probe: reading checkpoints", z->n);
   for (size_t i = 0; i < z->n && s == WSK_OK; i++) {
-    char *path = path_join(opt->zoo_dir, z->csv.rows[i][z->col[COL_FILE]]);
+    char *path = wsk_path_join(opt->zoo_dir, z->csv.rows[i][z->col[COL_FILE]]);
     wsk_safetensors st = {0};
     if (!path) {
       s = wsk__fail(WSK_ERR_NOMEM, "out of memory");
@@ -890,7 +875,7 @@ static wsk_status load_checkpoints(const wsk_probe_options *opt, zoo_data *z) {
 }
 
 static wsk_status load_zoo(const wsk_probe_options *opt, zoo_data *z, wsk_probe_results *out) {
-  char *csv_path = path_join(opt->zoo_dir, "zoo.csv");
+  char *csv_path = wsk_path_join(opt->zoo_dir, "zoo.csv");
   if (!csv_path) return wsk__fail(WSK_ERR_NOMEM, "out of memory");
   wsk_status s = wsk_csv_read(csv_path, &z->csv);
   if (s != WSK_OK) {

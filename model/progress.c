@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "model/io.h"
+
 #define NOTE_MAX 96
 /* terminal: redraw at most every 0.1 s; plain: a line per 5% or per 10 s */
 #define TTY_INTERVAL 0.1
@@ -26,12 +28,6 @@ struct wsk_progress {
   size_t plain_step; /* plain mode: the last 5% step printed (done * 20 / total) */
   char note[NOTE_MAX];
 };
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* "12s", "3m05s", "2h07m" */
 static void fmt_duration(char *buf, size_t n, double s) {
@@ -62,7 +58,7 @@ wsk_progress *wsk_progress_begin(const char *label, size_t total) {
     struct winsize ws;
     if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20) p->width = ws.ws_col;
   }
-  p->start = p->last_print = now_s();
+  p->start = p->last_print = wsk_now_s();
   return p;
 }
 
@@ -118,7 +114,7 @@ void wsk_progress_advance(wsk_progress *p, size_t done_delta, const char *note) 
     for (char *c = p->note; *c; c++)
       if (*c == '\n' || *c == '\r') *c = ' ';
   }
-  const double t = now_s();
+  const double t = wsk_now_s();
   int show;
   if (p->tty) {
     show = t - p->last_print >= TTY_INTERVAL || (p->total && p->done >= p->total);
@@ -139,7 +135,7 @@ void wsk_progress_advance(wsk_progress *p, size_t done_delta, const char *note) 
 void wsk_progress_end(wsk_progress *p) {
   if (!p) return;
   pthread_mutex_lock(&p->mu);
-  print_state(p, now_s(), 1);
+  print_state(p, wsk_now_s(), 1);
   pthread_mutex_unlock(&p->mu);
   pthread_mutex_destroy(&p->mu);
   free(p->label);

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "dispatch/error.h"
 #include "model/io.h"
@@ -29,12 +28,6 @@ uint64_t wsk_ssl_fnv1a(uint64_t h, const void *p, size_t n) {
     h *= 0x100000001b3ull;
   }
   return h;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ---- configuration ----------------------------------------------------------------------------
@@ -136,17 +129,6 @@ static void zoo_free(ssl_zoo *z) {
   memset(z, 0, sizeof *z);
 }
 
-static char *path_join(const char *dir, const char *name) {
-  const size_t n = strlen(dir), k = strlen(name);
-  char *p = malloc(n + k + 2);
-  if (!p) return NULL;
-  memcpy(p, dir, n);
-  size_t at = n;
-  if (n && dir[n - 1] != '/') p[at++] = '/';
-  memcpy(p + at, name, k + 1);
-  return p;
-}
-
 /* One checkpoint's tensors into params (model/net.h layout). */
 static wsk_status read_checkpoint(const char *path, const wsk_net *net, float *params) {
   wsk_safetensors st;
@@ -175,7 +157,7 @@ static wsk_status read_checkpoint(const char *path, const wsk_net *net, float *p
 
 static wsk_status load_zoo(const wsk_ssl_config *c, ssl_zoo *z) {
   memset(z, 0, sizeof *z);
-  char *csv_path = path_join(c->zoo_dir, "zoo.csv");
+  char *csv_path = wsk_path_join(c->zoo_dir, "zoo.csv");
   if (!csv_path) return wsk__fail(WSK_ERR_NOMEM, "ssl: out of memory");
   void *bytes = NULL;
   size_t nbytes = 0;
@@ -232,7 +214,7 @@ static wsk_status load_zoo(const wsk_ssl_config *c, ssl_zoo *z) {
       break;
     }
     ids[r] = csv.rows[r][c_id];
-    char *ck = path_join(c->zoo_dir, csv.rows[r][c_file]);
+    char *ck = wsk_path_join(c->zoo_dir, csv.rows[r][c_file]);
     if (!ck) {
       s = wsk__fail(WSK_ERR_NOMEM, "ssl: out of memory");
       break;
@@ -500,9 +482,9 @@ static wsk_status write_outputs(const wsk_ssl_config *c, const char *out_dir, co
   wsk_tensor_ref *refs = malloc(((size_t)m->n_tensors + 2) * sizeof *refs);
   const size_t rows = z->rows, Z = (size_t)wsk_ssl_embed_width(m);
   float *emb = malloc(rows * Z * sizeof(float));
-  char *p_model = path_join(out_dir, "ssl.safetensors");
-  char *p_emb = path_join(out_dir, "embeddings.safetensors");
-  char *p_csv = path_join(out_dir, "ssl_loss.csv");
+  char *p_model = wsk_path_join(out_dir, "ssl.safetensors");
+  char *p_emb = wsk_path_join(out_dir, "embeddings.safetensors");
+  char *p_csv = wsk_path_join(out_dir, "ssl_loss.csv");
   wsk_strbuf csv = WSK_STRBUF_INIT;
   if (!refs || !emb || !p_model || !p_emb || !p_csv) {
     s = wsk__fail(WSK_ERR_NOMEM, "ssl: out of memory for the outputs");
@@ -596,7 +578,7 @@ wsk_status wsk_ssl_run(const wsk_ssl_config *c, wsk_ssl_result *res) {
   batch_buf bb;
   memset(&bb, 0, sizeof bb);
   float *grad = NULL;
-  char *ckpt = path_join(out_dir, "ssl_ckpt.safetensors");
+  char *ckpt = wsk_path_join(out_dir, "ssl_ckpt.safetensors");
   wsk_strbuf settings = WSK_STRBUF_INIT;
   wsk_progress *prog = NULL;
 
@@ -652,7 +634,7 @@ wsk_status wsk_ssl_run(const wsk_ssl_config *c, wsk_ssl_result *res) {
   }
   if (c->progress && t.epoch < c->epochs)
     prog = wsk_progress_begin("ssl", (size_t)(c->epochs - t.epoch) * per_epoch);
-  const double t0 = now_s();
+  const double t0 = wsk_now_s();
   long steps_run = 0;
   while (t.epoch < c->epochs && s == WSK_OK) {
     memcpy(order, z.train, z.n_train * sizeof(uint32_t));
@@ -714,7 +696,7 @@ wsk_status wsk_ssl_run(const wsk_ssl_config *c, wsk_ssl_result *res) {
     t.epoch++;
     s = write_ckpt(ckpt, settings.s, &m, &t);
   }
-  const double secs = now_s() - t0;
+  const double secs = wsk_now_s() - t0;
   free(order);
   wsk_progress_end(prog);
   prog = NULL;
@@ -842,14 +824,14 @@ wsk_status wsk_ssl_bench_step(const wsk_ssl_arch *arch, wsk_arch net_arch, float
     if (dump) s = dump_step(dump, &m, V, p, x, &lp, ws, g);
     double t0 = 0;
     for (int i = 0; i < warmup + steps && s == WSK_OK; i++) {
-      if (i == warmup) t0 = now_s();
+      if (i == warmup) t0 = wsk_now_s();
       wsk_ssl_loss l = {0, 0, 0};
       s = wsk_ssl_loss_grad(&m, p, V, x, x, &lp, ws, &l, g);
       const wsk_adam_params ap = {1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, i + 1, 0};
       if (s == WSK_OK) s = wsk_adam((int64_t)m.n_params, p, g, am, av, &ap);
       *loss = l.total;
     }
-    *ms = 1e3 * (now_s() - t0) / steps;
+    *ms = 1e3 * (wsk_now_s() - t0) / steps;
   }
   free(p);
   free(g);

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dispatch/error.h"
 #include "model/es.h"
+#include "model/io.h"
 #include "model/plot.h"
 #include "model/progress.h"
 #include "model/rng.h"
@@ -44,12 +44,6 @@ void wsk_lo_config_default(wsk_lo_config *c) {
   c->init_from_sgdm = 1;
   c->progress = 1;
   c->plots = 1;
-}
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 static wsk_status check_config(const wsk_lo_config *c) {
@@ -246,7 +240,7 @@ wsk_status wsk_lo_meta_train(const wsk_lo_config *c, wsk_lopt_kind k, wsk_lo_tra
   r->opt = k;
   if ((unsigned)k >= WSK_LOPT_COUNT)
     return wsk__fail(WSK_ERR_ARG, "learned optimizer: unknown optimizer %d", (int)k);
-  const double t0 = now_s();
+  const double t0 = wsk_now_s();
   setup *S = calloc(1, sizeof *S);
   wsk_lopt *o = calloc(1, sizeof *o);
   if (!S || !o) {
@@ -345,7 +339,7 @@ describe : {
   wsk_strbuf_free(&d);
 }
 done:
-  r->seconds = now_s() - t0;
+  r->seconds = wsk_now_s() - t0;
   wsk_unf_meta_free(um);
   free(meta);
   wsk_lopt_free(o);
@@ -449,7 +443,7 @@ wsk_status wsk_lo_eval_markdown(const wsk_lo_eval_result *r, wsk_strbuf *out) {
 wsk_status wsk_lo_eval(const wsk_lo_config *c, wsk_lo_eval_result *r) {
   if (!r) return wsk__fail(WSK_ERR_NULL, "wsk_lo_eval: NULL result");
   memset(r, 0, sizeof *r);
-  const double t0 = now_s();
+  const double t0 = wsk_now_s();
   WSK_TRY(check_config(c));
   {
     /* something to evaluate, before the data are read */
@@ -586,7 +580,7 @@ wsk_status wsk_lo_eval(const wsk_lo_config *c, wsk_lo_eval_result *r) {
   snprintf(p, sizeof p, "%s/eval.md", S->dir);
   s = wsk_file_write_atomic(p, md.s, md.len);
 done:
-  r->seconds = now_s() - t0;
+  r->seconds = wsk_now_s() - t0;
   if (s != WSK_OK) wsk_lo_eval_result_free(r);
   wsk_strbuf_free(&csv);
   wsk_strbuf_free(&md);

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "dispatch/error.h"
 #include "model/io.h"
@@ -167,22 +166,10 @@ typedef struct rows {
   uint8_t *split; /* n */
 } rows;
 
-static char *join(const char *dir, const char *name) {
-  const size_t a = strlen(dir), b = strlen(name);
-  char *p = malloc(a + b + 2);
-  if (!p) return NULL;
-  if (name[0] == '/') {
-    memcpy(p, name, b + 1);
-  } else {
-    snprintf(p, a + b + 2, "%s%s%s", dir, (a && dir[a - 1] == '/') ? "" : "/", name);
-  }
-  return p;
-}
-
 static wsk_status load_rows(const wsk_unf_predict_config *c, wsk_unf_spec *spec, rows *R,
                             wsk_unf_predict_result *res) {
   wsk_csv csv = {0};
-  char *csv_path = join(c->zoo_dir, "zoo.csv");
+  char *csv_path = wsk_path_join(c->zoo_dir, "zoo.csv");
   if (!csv_path) return wsk__fail(WSK_ERR_NOMEM, "out of memory");
   wsk_status s = wsk_csv_read(csv_path, &csv);
   const char **ids = NULL;
@@ -235,7 +222,7 @@ static wsk_status load_rows(const wsk_unf_predict_config *c, wsk_unf_spec *spec,
                     csv.rows[i][ca]);
       break;
     }
-    char *path = join(c->zoo_dir, csv.rows[i][cf]);
+    char *path = wsk_path_join(c->zoo_dir, csv.rows[i][cf]);
     wsk_safetensors st = {0};
     if (!path) {
       s = wsk__fail(WSK_ERR_NOMEM, "out of memory");
@@ -323,12 +310,6 @@ static wsk_status run_batch(batch_ctx *c, size_t count) {
   return WSK_OK;
 }
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
 /* predictions for the rows of one split: pred/tru (n_split each) */
 static wsk_status predict_split(batch_ctx *c, const rows *R, int which, size_t chunk, uint32_t *idx,
                                 double *pred, double *tru, size_t *count) {
@@ -359,7 +340,7 @@ wsk_status wsk_unf_predict_run(const wsk_unf_predict_config *c, wsk_unf_predict_
                      "unf predict: hidden must be 1..64 (%d), epochs >= 1 (%d), batch >= 1 (%d), "
                      "lr > 0 (%g)",
                      c->hidden, c->epochs, c->batch, (double)c->lr);
-  const double t0 = now_s();
+  const double t0 = wsk_now_s();
   wsk_unf_spec *spec = calloc(1, sizeof *spec);
   model *m = calloc(1, sizeof *m);
   rows R = {0};
@@ -536,7 +517,7 @@ wsk_status wsk_unf_predict_run(const wsk_unf_predict_config *c, wsk_unf_predict_
   }
   res->r2_test = sst > 0 ? 1.0 - ssr / sst : NAN;
   res->tau_test = wsk_kendall_tau(res->pred, res->pred_true, k);
-  res->seconds = now_s() - t0;
+  res->seconds = wsk_now_s() - t0;
 done:
   if (s != WSK_OK) wsk_unf_predict_result_free(res);
   for (int t = 0; t < nslots; t++) slot_free(&slots[t]);

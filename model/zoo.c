@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dispatch/error.h"
@@ -459,12 +458,6 @@ static void zoo_worker(void *ctx, size_t index, int thread) {
 
 /* ---- the run ------------------------------------------------------------------------------ */
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static wsk_status check_config_values(const wsk_zoo_config *c) {
   if (!c->out_dir || !*c->out_dir) return wsk__fail(WSK_ERR_ARG, "zoo: no output directory");
   if (strlen(c->out_dir) > 4000)
@@ -581,7 +574,7 @@ wsk_status wsk_zoo_run(const wsk_zoo_config *c, const wsk_dataset *train_in,
 
   /* train the others, one member per task */
   const int threads = wsk_threads_count();
-  const double t0 = now_s();
+  const double t0 = wsk_now_s();
   if (n_pending > 0) {
     zoo_job job;
     memset(&job, 0, sizeof job);
@@ -597,8 +590,8 @@ wsk_status wsk_zoo_run(const wsk_zoo_config *c, const wsk_dataset *train_in,
     pthread_mutex_init(&job.lock, NULL);
     job.err = WSK_OK;
     char label[128];
-    snprintf(label, sizeof label, "zoo: %d %s members x %d epochs", n_pending, wsk_arch_name(c->arch),
-             c->epochs);
+    snprintf(label, sizeof label, "zoo: %d %s members x %d epochs", n_pending,
+             wsk_arch_name(c->arch), c->epochs);
     job.progress = c->progress ? wsk_progress_begin(label, (size_t)n_pending * c->epochs) : NULL;
     s = wsk_parallel_for((size_t)threads, zoo_worker, &job);
     wsk_progress_end(job.progress);
@@ -613,7 +606,7 @@ wsk_status wsk_zoo_run(const wsk_zoo_config *c, const wsk_dataset *train_in,
       }
     }
   }
-  const double secs = now_s() - t0;
+  const double secs = wsk_now_s() - t0;
 
   /* zoo.csv from the records */
   double amin = INFINITY, amax = -INFINITY, asum = 0;
@@ -643,9 +636,10 @@ wsk_status wsk_zoo_run(const wsk_zoo_config *c, const wsk_dataset *train_in,
     summary->rows = rows;
     summary->seconds = secs;
     summary->threads = threads;
-    summary->member_epoch_ms = n_pending > 0 ? 1e3 * secs * (threads < n_pending ? threads : n_pending) /
-                                                ((double)n_pending * c->epochs)
-                                          : 0.0;
+    summary->member_epoch_ms = n_pending > 0
+                                   ? 1e3 * secs * (threads < n_pending ? threads : n_pending) /
+                                         ((double)n_pending * c->epochs)
+                                   : 0.0;
     summary->test_acc_min = amin;
     summary->test_acc_max = amax;
     summary->test_acc_mean = asum / c->members;
