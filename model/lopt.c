@@ -158,6 +158,9 @@ wsk_status wsk_lopt_init_meta(const wsk_lopt *o, wsk_rng *rng, float *meta) {
   return WSK_OK;
 }
 
+/* exp of a log-space meta-parameter, as every step computes it */
+static float exp_meta(float v) { return Sleef_finz_expf1_u10purecfma(v); }
+
 static double rms_of(const float *x, size_t n) {
   double s = 0;
   for (size_t i = 0; i < n; i++) s += (double)x[i] * (double)x[i];
@@ -166,18 +169,17 @@ static double rms_of(const float *x, size_t n) {
 
 wsk_status wsk_lopt_meta_describe(const wsk_lopt *o, const float *meta, wsk_strbuf *out) {
   if (!o || !meta || !out) return wsk__fail(WSK_ERR_NULL, "wsk_lopt_meta_describe: NULL argument");
-  const double a = exp((double)meta[WSK_LOPT_META_LOG_ALPHA]);
+  /* the values the steps use (SLEEF's exp, as in wsk_lopt_step) */
+  const double a = exp_meta(meta[WSK_LOPT_META_LOG_ALPHA]);
+  if (o->kind == WSK_LOPT_ADAM) return wsk_strbuf_printf(out, "lr=%.4g", a);
+  const double gamma0 = 1.0f - exp_meta(meta[o->off_log_gamma0]);
   switch (o->kind) {
-    case WSK_LOPT_ADAM: return wsk_strbuf_printf(out, "lr=%.4g", a);
-    case WSK_LOPT_SGDM:
-      return wsk_strbuf_printf(out, "alpha=%.4g gamma0=%.6g", a,
-                               1.0 - exp((double)meta[o->off_log_gamma0]));
+    case WSK_LOPT_SGDM: return wsk_strbuf_printf(out, "alpha=%.4g gamma0=%.6g", a, gamma0);
     default: break;
   }
   const double mlp = rms_of(meta + o->off_w1, o->off_head - o->off_w1);
   return wsk_strbuf_printf(out, "alpha=%.4g beta=%.4g gamma0=%.6g mlp_rms=%.4g head_rms=%.4g", a,
-                           exp((double)meta[WSK_LOPT_META_LOG_BETA]),
-                           1.0 - exp((double)meta[o->off_log_gamma0]), mlp,
+                           (double)exp_meta(meta[WSK_LOPT_META_LOG_BETA]), gamma0, mlp,
                            rms_of(meta + o->off_head, o->n_head));
 }
 
@@ -363,8 +365,6 @@ static void tensor_scale(wsk_lopt_state *s, size_t off, size_t cnt, const float 
 }
 
 /* ---- the step -------------------------------------------------------------------------------- */
-
-static float exp_meta(float v) { return Sleef_finz_expf1_u10purecfma(v); }
 
 static wsk_status learned_step(const wsk_lopt *o, const float *meta, wsk_lopt_state *s, float *w,
                                const float *g) {
